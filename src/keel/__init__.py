@@ -1,0 +1,81 @@
+"""Keel: the machine-learning lifecycle in one install.
+
+``import keel`` stays light: the public functions are loaded on first use, so the CLI
+and scripts that only need a few of them start fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from keel._version import __version__
+
+if TYPE_CHECKING:
+    from keel._fluent import (
+        ActiveRun,
+        active_run,
+        end_run,
+        flush,
+        get_metric_history,
+        get_run,
+        list_artifacts,
+        list_experiments,
+        log_artifact,
+        log_dict,
+        log_metric,
+        log_metrics,
+        log_param,
+        log_params,
+        log_text,
+        search_runs,
+        set_experiment,
+        set_tag,
+        set_tags,
+        start_run,
+    )
+    from keel.core._entities import Experiment, MetricPoint, Run, RunStatus
+    from keel.errors import KeelError
+
+_EXPORTS: dict[str, str] = {
+    "ActiveRun": "keel._fluent",
+    "Experiment": "keel.core._entities",
+    "KeelError": "keel.errors",
+    "MetricPoint": "keel.core._entities",
+    "Run": "keel.core._entities",
+    "RunStatus": "keel.core._entities",
+    "active_run": "keel._fluent",
+    "end_run": "keel._fluent",
+    "flush": "keel._fluent",
+    "get_metric_history": "keel._fluent",
+    "get_run": "keel._fluent",
+    "list_artifacts": "keel._fluent",
+    "list_experiments": "keel._fluent",
+    "log_artifact": "keel._fluent",
+    "log_dict": "keel._fluent",
+    "log_metric": "keel._fluent",
+    "log_metrics": "keel._fluent",
+    "log_param": "keel._fluent",
+    "log_params": "keel._fluent",
+    "log_text": "keel._fluent",
+    "search_runs": "keel._fluent",
+    "set_experiment": "keel._fluent",
+    "set_tag": "keel._fluent",
+    "set_tags": "keel._fluent",
+    "start_run": "keel._fluent",
+}
+
+__all__ = sorted([*_EXPORTS, "__version__"])
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later look-ups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

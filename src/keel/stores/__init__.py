@@ -1,0 +1,1 @@
+"""Persistence: the metadata store and the content-addressed artifact store."""

@@ -1,0 +1,14 @@
+"""The metadata store (SQLAlchemy Core; SQLite by default, PostgreSQL for teams)."""
+
+from keel.stores.metadata._engine import HEAD_REVISION, create_engine, current_revision, migrate
+from keel.stores.metadata._store import MetadataStore, MetricRow, MetricSeries
+
+__all__ = [
+    "HEAD_REVISION",
+    "MetadataStore",
+    "MetricRow",
+    "MetricSeries",
+    "create_engine",
+    "current_revision",
+    "migrate",
+]

@@ -1,0 +1,7 @@
+"""Experiment tracking: runs, params, metrics, tags, artifacts, search."""
+
+from keel.tracking._buffer import MetricWriter
+from keel.tracking._history import MetricHistory
+from keel.tracking._service import TrackingService, runs_to_frame
+
+__all__ = ["MetricHistory", "MetricWriter", "TrackingService", "runs_to_frame"]
