@@ -109,15 +109,10 @@ class OrderKey:
 
 
 _PREFIXES: dict[str, Kind] = {name: kind for kind in get_args(Kind) for name in (kind, kind + "s")}
+_ALIASES = {"run_id": "id", "run_name": "name", "parent_id": "parent_run_id"}
 # Attribute names as written (lower-cased) to their canonical names.
-_ATTRIBUTES = (
-    {"id": "run_id", "name": "run_name", "parent_run_id": "parent_id"}
-    | {
-        name: name
-        for name in ("run_id", "run_name", "status", "start_time", "end_time", "parent_id")
-    }
-    | {"experiment_id": "experiment_id"}
-)
+_ATTRIBUTES = {name: name for name in ("status", "start_time", "end_time", "experiment_id")}
+_ATTRIBUTES |= {name: name for name in _ALIASES} | {v: k for k, v in _ALIASES.items()}
 _TIME_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _STATUSES = tuple(status.value for status in RunStatus)
 _NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
@@ -125,7 +120,7 @@ _STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
 _NULL_OPS = frozenset({"IS NULL", "IS NOT NULL"})
 _KEYWORDS = frozenset({"and", "or", "not", "in", "like", "ilike", "is", "null"})
 _KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_-.:/")
-# "+" only appears in numbers (1e+5), but a word is scanned the same way wherever it is.
+# "+" belongs to numbers (1e+5); the parser rejects it inside a plain key.
 _WORD_CHARS = _KEY_CHARS | {"+"}
 _NUMBER = re.compile(
     r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
@@ -159,7 +154,8 @@ _MESSAGES = {
     "as in params.model IN ('lr', 'rf')",
     "unmatched": "unmatched ')': remove it or add the '(' it closes, " + _EXAMPLE,
     "junction": "expected AND, OR or the end of the filter, got {got}; " + _EXAMPLE,
-    "close": "expected AND, OR or ')' to close the '(' at position {opened}, got {got}",
+    "close": "expected AND, OR or ')' to close the '(' at position {opened}, got {got}; "
+    "for example (metrics.a > 1 OR metrics.b > 1)",
     "comparison": "expected a comparison such as metrics.auc > 0.8, got {got}",
     "key": "expected a key such as metrics.auc or start_time, got {got}",
     "dot": "expected '.' and a key after {word!r}, as in {word}.auc",
@@ -267,7 +263,7 @@ class _Parser:
         if len(text) > MAX_FILTER_LENGTH:
             raise InvalidArgument(
                 f"the {what} is {len(text)} characters long, over the limit of "
-                f"{MAX_FILTER_LENGTH}; shorten it, for example with IN lists"
+                f"{MAX_FILTER_LENGTH}; shorten it or split the search in two"
             )
         self.text = text
         self.tokens = _tokenize(text)

@@ -1,0 +1,23 @@
+"""The metadata store conformance suite on a real PostgreSQL server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from keel.stores.metadata import MetadataStore
+from keel.testing.conformance import MetadataStoreConformance
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def store(fresh_postgres_uri: str) -> Iterator[MetadataStore]:
+    opened = MetadataStore.open(fresh_postgres_uri)
+    yield opened
+    opened.close()
+
+
+class TestPostgresConformance(MetadataStoreConformance):
+    pass
