@@ -21,7 +21,8 @@ and AND tighter than OR::
 
 Metrics and start_time/end_time compare with numbers (=, !=, <, <=, >, >=); params,
 tags and the other attributes with strings (=, !=, LIKE, ILIKE, IN, NOT IN); every
-key supports IS [NOT] NULL. Every fault raises FilterSyntaxError with its position.
+key supports IS [NOT] NULL. Every fault in the text raises FilterSyntaxError with its
+position; a text over MAX_FILTER_LENGTH characters raises InvalidArgument.
 """
 
 from __future__ import annotations
