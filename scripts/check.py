@@ -28,7 +28,10 @@ def main() -> int:
         pytest_args += ["-m", "not slow and not postgres"]
     steps = [
         ("ruff check", [tool("ruff"), "check", "src", "tests", "benchmarks", "scripts"]),
-        ("ruff format", [tool("ruff"), "format", "--check", "src", "tests", "benchmarks", "scripts"]),
+        (
+            "ruff format",
+            [tool("ruff"), "format", "--check", "src", "tests", "benchmarks", "scripts"],
+        ),
         ("mypy --strict", [tool("mypy")]),
         ("import-linter", [tool("lint-imports")]),
         ("pytest", pytest_args),
@@ -38,8 +41,11 @@ def main() -> int:
         print(f"\n=== {title}", flush=True)
         started = time.monotonic()
         code = subprocess.call(command, cwd=ROOT, env=os.environ.copy())
-        print(f"=== {title}: {'ok' if code == 0 else f'FAILED ({code})'} "
-              f"in {time.monotonic() - started:.1f}s", flush=True)
+        print(
+            f"=== {title}: {'ok' if code == 0 else f'FAILED ({code})'} "
+            f"in {time.monotonic() - started:.1f}s",
+            flush=True,
+        )
         if code != 0:
             failed.append(title)
     if failed:

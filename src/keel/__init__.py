@@ -65,7 +65,34 @@ _EXPORTS: dict[str, str] = {
     "start_run": "keel._fluent",
 }
 
-__all__ = sorted([*_EXPORTS, "__version__"])
+__all__ = [
+    "ActiveRun",
+    "Experiment",
+    "KeelError",
+    "MetricPoint",
+    "Run",
+    "RunStatus",
+    "__version__",
+    "active_run",
+    "end_run",
+    "flush",
+    "get_metric_history",
+    "get_run",
+    "list_artifacts",
+    "list_experiments",
+    "log_artifact",
+    "log_dict",
+    "log_metric",
+    "log_metrics",
+    "log_param",
+    "log_params",
+    "log_text",
+    "search_runs",
+    "set_experiment",
+    "set_tag",
+    "set_tags",
+    "start_run",
+]
 
 
 def __getattr__(name: str) -> Any:

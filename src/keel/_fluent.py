@@ -266,7 +266,7 @@ def get_metric_history(run_id: str, key: str) -> MetricHistory:
 
 def search_runs(
     experiment: str | Sequence[str] | None = None,
-    filter: str | None = None,  # noqa: A002  (the keyword users know from MLflow)
+    filter: str | None = None,
     order_by: Sequence[str] | None = None,
     max_results: int = 1000,
     offset: int = 0,
@@ -294,7 +294,7 @@ def _end_runs_at_exit() -> None:
     while _stack:
         try:
             _end(_stack[-1], RunStatus.FINISHED)
-        except Exception:  # noqa: BLE001  (the interpreter is going away; nothing to raise to)
+        except Exception:
             with _stack_lock:
                 if _stack:
                     _stack.pop()

@@ -114,6 +114,7 @@ KEEL_DB_TIMEOUT: Setting[float] = Setting(
     "Seconds to wait for a locked SQLite database before failing.",
 )
 
+
 def _parse_synchronous(raw: str) -> str:
     value = raw.strip().upper()
     if value not in {"OFF", "NORMAL", "FULL", "EXTRA"}:

@@ -17,15 +17,14 @@ def show_config(
 
     with errors_reported(as_json):
         settings = load_settings()
-    rows = [
-        (s.name, settings.raw[s.name], s.default, s.doc)
-        for s in SETTINGS
-    ]
+    rows = [(s.name, settings.raw[s.name], s.default, s.doc) for s in SETTINGS]
     if as_json:
         print_json(
             [{"name": n, "value": v, "default": d, "doc": doc} for n, v, d, doc in rows]
-            + [{"name": "(resolved store)", "value": settings.store_uri},
-               {"name": "(resolved artifacts)", "value": settings.artifact_uri}]
+            + [
+                {"name": "(resolved store)", "value": settings.store_uri},
+                {"name": "(resolved artifacts)", "value": settings.artifact_uri},
+            ]
         )
         return
     print_table("Keel settings", ["variable", "value", "default", "what it does"], rows)

@@ -63,4 +63,3 @@ def errors_reported(as_json: bool = False) -> Iterator[None]:
         yield
     except KeelError as error:
         fail(error, as_json)
-

@@ -103,7 +103,9 @@ def show_run(
         environment = tracking.environment_of(run)
     if as_json:
         data = run.to_dict()
-        data["artifacts"] = [{"name": a.name, "digest": a.digest, "size": a.size} for a in artifacts]
+        data["artifacts"] = [
+            {"name": a.name, "digest": a.digest, "size": a.size} for a in artifacts
+        ]
         data["environment"] = {k: v for k, v in environment.items() if k != "packages"}
         print_json(data)
         return

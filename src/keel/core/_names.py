@@ -19,7 +19,9 @@ _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 def validate_key(key: object, what: str = "key") -> str:
     """A param, metric or tag key: 1-250 of letters, digits, ``_ - . / : space``."""
     if not isinstance(key, str):
-        raise InvalidArgument(f"{what} must be a string, got {type(key).__name__}; pass str({what})")
+        raise InvalidArgument(
+            f"{what} must be a string, got {type(key).__name__}; pass str({what})"
+        )
     if not key or len(key) > MAX_KEY_LENGTH or not _KEY_RE.match(key):
         shown = key if len(key) <= 60 else key[:57] + "..."
         raise InvalidArgument(
@@ -85,7 +87,7 @@ def validate_step(key: str, step: object) -> int:
         try:
             import operator
 
-            step = operator.index(step)  # numpy integers
+            step = operator.index(step)  # type: ignore[arg-type]  # numpy integers
         except TypeError:
             raise InvalidArgument(
                 f"metric {key!r} has step {step!r}; steps are non-negative integers"

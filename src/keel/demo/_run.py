@@ -91,8 +91,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         x, y, test_size=0.2, stratify=y, random_state=seed
     )
     console.print(
-        f"data: {len(x_train):,} train / {len(x_test):,} test rows, "
-        f"approval rate {y.mean():.1%}"
+        f"data: {len(x_train):,} train / {len(x_test):,} test rows, approval rate {y.mean():.1%}"
     )
     trials = [
         (family, dict(zip(space, values, strict=True)))
@@ -134,7 +133,10 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         table.add_column(column)
     for r in results:
         table.add_row(
-            r["name"], f"{r['auc']:.4f}", f"{r['accuracy']:.4f}", f"{r['f1']:.4f}",
+            r["name"],
+            f"{r['auc']:.4f}",
+            f"{r['accuracy']:.4f}",
+            f"{r['f1']:.4f}",
             f"{r['log_loss']:.4f}",
         )
     console.print(table)

@@ -24,7 +24,7 @@ def postgres_available(uri: str | None = None) -> bool:
         with engine.connect() as conn:
             conn.exec_driver_sql("SELECT 1")
         engine.dispose()
-    except Exception:  # noqa: BLE001  (any failure means "not available")
+    except Exception:
         return False
     return True
 

@@ -176,7 +176,7 @@ class MetadataStoreConformance:
                         for i in range(100)
                     ]
                     store.log_metrics(rows)
-            except BaseException as exc:  # noqa: BLE001  (reported below)
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
@@ -252,9 +252,7 @@ class MetadataStoreConformance:
     ) -> None:
         assert _search(store, searchable, text) == expected
 
-    def test_order_by_metric_puts_missing_last(
-        self, store: MetadataStore, searchable: str
-    ) -> None:
+    def test_order_by_metric_puts_missing_last(self, store: MetadataStore, searchable: str) -> None:
         assert _search(store, searchable, None, order_by=["metrics.auc DESC"]) == [
             "a",
             "b",

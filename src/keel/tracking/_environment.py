@@ -115,9 +115,7 @@ def code_version(cwd: Path) -> dict[str, Any]:
 
 def _run_git(git: str, root: Path, *args: str) -> str | None:
     try:
-        done = subprocess.run(
-            [git, *args], cwd=root, capture_output=True, timeout=10, check=False
-        )
+        done = subprocess.run([git, *args], cwd=root, capture_output=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if done.returncode != 0:

@@ -241,7 +241,7 @@ class TrackingService:
     def search_runs(
         self,
         experiment: str | Sequence[str] | None = None,
-        filter: str | None = None,  # noqa: A002  (the public keyword users know)
+        filter: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         offset: int = 0,
@@ -256,12 +256,12 @@ class TrackingService:
     def search_runs_frame(
         self,
         experiment: str | Sequence[str] | None = None,
-        filter: str | None = None,  # noqa: A002
+        filter: str | None = None,
         order_by: Sequence[str] | None = None,
         max_results: int = 1000,
         offset: int = 0,
     ) -> pd.DataFrame:
-        """Search results as a DataFrame: one row per run, ``metrics.*``, ``params.*``, ``tags.*``."""
+        """Search results as a DataFrame: a row per run; ``metrics.*``, ``params.*``, ``tags.*``."""
         found = self.search_runs(experiment, filter, order_by, max_results, offset)
         return runs_to_frame(found)
 

@@ -585,13 +585,13 @@ def render(expr: Expr, rnd: random.Random) -> str:
             return prefix + comparison.key
         return prefix + quote(comparison.key, '`"')
 
-    def value(v: object) -> str:
+    def value(v: object, case_free: bool = False) -> str:
         if isinstance(v, float):
             if v.is_integer() and rnd.random() < 0.5:
                 return str(int(v))
             return repr(v)
         assert isinstance(v, str)
-        if v in ("RUNNING", "FINISHED", "FAILED", "KILLED"):
+        if case_free:
             v = rnd.choice([v, v.lower()])
         return quote(v, "'\"")
 
@@ -602,12 +602,14 @@ def render(expr: Expr, rnd: random.Random) -> str:
         return text
 
     if isinstance(expr, Comparison):
+        is_status = expr.kind == "attribute" and expr.key == "status"
         op = " ".join(word(part) for part in expr.op.split())
         if expr.value is None:
             return f"{key(expr)} {op}"
         if isinstance(expr.value, tuple):
-            return f"{key(expr)} {op} ({', '.join(value(v) for v in expr.value)})"
-        return f"{key(expr)} {op} {value(expr.value)}"
+            items = ", ".join(value(v, is_status) for v in expr.value)
+            return f"{key(expr)} {op} ({items})"
+        return f"{key(expr)} {op} {value(expr.value, is_status)}"
     if isinstance(expr, Not):
         return f"{word('NOT')} {node(expr.clause, (And, Or))}"
     if isinstance(expr, And):

@@ -16,7 +16,7 @@ from pathlib import Path
 import blake3
 import pytest
 
-from keel.errors import Conflict, IntegrityError, InvalidArgument, NotFound
+from keel.errors import Conflict, IntegrityError, InvalidArgument, NotFound, Unavailable
 from keel.stores.artifacts import (
     ArtifactRef,
     ArtifactStore,
@@ -506,3 +506,16 @@ def test_importing_the_store_does_not_import_fsspec(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_copy_to_a_directory_is_refused(store: ArtifactStore, tmp_path: Path) -> None:
+    ref = store.put_bytes(b"file")
+    with pytest.raises(InvalidArgument, match="is a directory"):
+        store.copy_to(ref.digest, tmp_path)
+
+
+def test_unusable_location_is_unavailable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_bytes(b"")
+    with pytest.raises(Unavailable, match="cannot create artifact store"):
+        open_artifact_store(str(blocker / "store"))

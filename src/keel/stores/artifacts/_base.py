@@ -151,19 +151,23 @@ class ArtifactStore(abc.ABC):
     def put_file(self, path: os.PathLike[str] | str) -> ArtifactRef:
         """Store the file at ``path``, streaming it with bounded memory."""
         source = Path(path)
+        small: bytes | None = None
         try:
             size = source.stat().st_size
             if not source.is_file():
                 raise InvalidArgument(f"{source} is not a regular file; pass a file's path")
             if size < _SMALL_FILE:
-                return self.put_bytes(source.read_bytes())
-            digest = _hash_file(source, size)
+                small = source.read_bytes()
+            else:
+                digest = _hash_file(source, size)
         except FileNotFoundError:
             raise NotFound(f"no file {source}; check the path") from None
         except PermissionError as error:
             raise InvalidArgument(
                 f"cannot read {source}: {error.strerror}; check its permissions"
             ) from None
+        if small is not None:
+            return self.put_bytes(small)
         with self._errors("store an object"):
             if self._exists(digest):
                 return ArtifactRef(digest, self._size(digest))

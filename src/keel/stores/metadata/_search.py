@@ -29,19 +29,26 @@ _KEYED_TABLES = {"metric": metrics_latest, "param": params, "tag": tags}
 
 
 def _apply(column: ColumnElement[Any], op: str, value: Any) -> ColumnElement[bool]:
+    result: ColumnElement[bool]
     match op:
         case "=":
-            return column == value
+            result = column == value
+            return result
         case "!=":
-            return column != value
+            result = column != value
+            return result
         case "<":
-            return column < value
+            result = column < value
+            return result
         case "<=":
-            return column <= value
+            result = column <= value
+            return result
         case ">":
-            return column > value
+            result = column > value
+            return result
         case ">=":
-            return column >= value
+            result = column >= value
+            return result
         case "LIKE":
             return column.like(value)
         case "ILIKE":

@@ -162,9 +162,7 @@ class MetadataStore:
 
     def put_environment(self, digest: str, body: Mapping[str, Any]) -> None:
         """Store an environment description once, keyed by its digest."""
-        stmt = self._insert(environments).values(
-            digest=digest, body=orjson.dumps(body).decode()
-        )
+        stmt = self._insert(environments).values(digest=digest, body=orjson.dumps(body).decode())
         with self._write() as conn:
             conn.execute(stmt.on_conflict_do_nothing(index_elements=["digest"]))
 
@@ -266,7 +264,7 @@ class MetadataStore:
         with self._write() as conn:
             self._require_run(conn, run_id)
             existing = dict(
-                conn.execute(  # type: ignore[arg-type]
+                conn.execute(
                     sa.select(params.c.key, params.c.value).where(
                         params.c.run_id == run_id, params.c.key.in_(list(values))
                     )
@@ -442,8 +440,7 @@ class MetadataStore:
             ).first()
         if row is None:
             raise NotFound(
-                f"run {run_id!r} has no artifact {name!r}; list them with "
-                f"`keel runs show {run_id}`"
+                f"run {run_id!r} has no artifact {name!r}; list them with `keel runs show {run_id}`"
             )
         return Artifact(name, row.digest, row.size)
 
@@ -494,7 +491,7 @@ class MetadataStore:
                 for run_id, key, value in result:
                     if position == 1 and value is None:
                         value = float("nan")
-                    by_id[run_id][position][key] = value  # type: ignore[assignment]
+                    by_id[run_id][position][key] = value
         return [
             Run(
                 id=r.id,

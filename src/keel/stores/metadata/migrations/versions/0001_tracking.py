@@ -19,9 +19,7 @@ KEY = sa.String(250)
 
 
 def _run_fk() -> sa.Column[str]:
-    return sa.Column(
-        "run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
-    )
+    return sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
 
 
 def upgrade() -> None:
@@ -77,12 +75,8 @@ def upgrade() -> None:
     op.create_index("ix_metrics_latest_key_value", "metrics_latest", ["key", "value"])
     op.create_table(
         "metric_chunks",
-        sa.Column(
-            "id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True
-        ),
-        sa.Column(
-            "run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False
-        ),
+        sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+        sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
         sa.Column("key", KEY, nullable=False),
         sa.Column("count", sa.Integer, nullable=False),
         sa.Column("steps", sa.LargeBinary, nullable=False),
