@@ -10,6 +10,7 @@ otherwise (docs/adr/0004-run-provenance-capture.md).
 
 from __future__ import annotations
 
+import functools
 import getpass
 import hashlib
 import importlib.metadata
@@ -55,24 +56,29 @@ def environment() -> tuple[str, dict[str, Any]]:
         return _environment
 
 
+@functools.cache
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid()) if hasattr(os, "getuid") else "unknown"
+
+
 def process_source() -> dict[str, Any]:
     """The command line, user and host of this process, plus its git state."""
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):
-        user = str(os.getuid()) if hasattr(os, "getuid") else "unknown"
     source: dict[str, Any] = {
         "command": [sys.executable, *sys.argv],
-        "user": user,
+        "user": _user(),
         "host": platform.node(),
         "pid": os.getpid(),
     }
-    git = code_version(Path.cwd())
+    git = code_version(Path(os.getcwd()))
     if git:
         source["git"] = git
     return source
 
 
+@functools.lru_cache(maxsize=64)
 def _git_root(start: Path) -> Path | None:
     for candidate in (start, *start.parents):
         if (candidate / ".git").exists():
@@ -81,25 +87,21 @@ def _git_root(start: Path) -> Path | None:
 
 
 def _fingerprint(root: Path) -> tuple[Any, ...]:
-    git_dir = root / ".git"
+    # HEAD moves on checkout, the index on add, the reflog on every commit.
     stamps: list[Any] = []
-    for name in ("HEAD", "index"):
+    for name in ("HEAD", "index", "logs/HEAD"):
         try:
-            st = (git_dir / name).stat()
+            st = os.stat(f"{root}/.git/{name}")
             stamps.append((st.st_mtime_ns, st.st_size))
         except OSError:
             stamps.append(None)
-    try:
-        stamps.append((git_dir / "HEAD").read_text(encoding="utf-8", errors="replace"))
-    except OSError:
-        stamps.append(None)
     return tuple(stamps)
 
 
 def code_version(cwd: Path) -> dict[str, Any]:
     """git commit, branch, dirty flag and digest of the uncommitted diff; {} outside git."""
     root = _git_root(cwd)
-    git = shutil.which("git")
+    git = _git_executable()
     if root is None or git is None:
         return {}
     key = str(root)
@@ -111,6 +113,11 @@ def code_version(cwd: Path) -> dict[str, Any]:
     info = _read_git(git, root)
     _git_cache[key] = (fingerprint, now, info)
     return info
+
+
+@functools.cache
+def _git_executable() -> str | None:
+    return shutil.which("git")
 
 
 def _run_git(git: str, root: Path, *args: str) -> str | None:

@@ -51,6 +51,7 @@ class TrackingService:
             store.log_metrics, interval=flush_interval, high_water=buffer_points
         )
         self._environment_stored: str | None = None
+        self._experiments: dict[str, Experiment] = {}
 
     def close(self) -> None:
         self.metrics.close()
@@ -58,8 +59,12 @@ class TrackingService:
     # experiments -------------------------------------------------------------------
 
     def experiment(self, name: str) -> Experiment:
-        """The experiment called ``name``, created on first use."""
-        return self.store.get_or_create_experiment(validate_name(name, "experiment name"))
+        """The experiment called ``name``, created on first use (cached: ids never change)."""
+        found = self._experiments.get(name)
+        if found is None:
+            found = self.store.get_or_create_experiment(validate_name(name, "experiment name"))
+            self._experiments[name] = found
+        return found
 
     def list_experiments(self) -> list[Experiment]:
         return self.store.list_experiments()

@@ -33,6 +33,16 @@ from keel.stores.metadata._schema import (
 )
 from keel.stores.metadata._search import runs_page
 
+_END_RUN = (
+    runs.update()
+    .where(
+        runs.c.id == sa.bindparam("rid"),
+        runs.c.status == RunStatus.RUNNING.value,
+        runs.c.deleted_at.is_(None),
+    )
+    .values(status=sa.bindparam("status"), end_time=sa.bindparam("end"))
+)
+
 MetricRow = tuple[str, str, float, int, float]
 """(run_id, key, value, step, timestamp): one buffered metric point."""
 
@@ -235,16 +245,14 @@ class MetadataStore:
     def set_run_status(self, run_id: str, status: RunStatus, end_time: float | None) -> None:
         """Move a RUNNING run to ``status``; a finished run cannot change."""
         with self._write() as conn:
-            row = self._require_run(conn, run_id)
-            if row.status != RunStatus.RUNNING.value:
+            changed = conn.execute(
+                _END_RUN, {"rid": run_id, "status": status.value, "end": end_time}
+            ).rowcount
+            if changed != 1:
+                row = self._require_run(conn, run_id)
                 raise Conflict(
                     f"run {run_id!r} is already {row.status}; a finished run cannot change status"
                 )
-            conn.execute(
-                runs.update()
-                .where(runs.c.id == run_id)
-                .values(status=status.value, end_time=end_time)
-            )
 
     def delete_run(self, run_id: str) -> None:
         """Hide a run from searches and listings (soft delete)."""
