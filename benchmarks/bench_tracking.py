@@ -66,36 +66,30 @@ def main() -> None:
         rows.append([label, f"{k:,.4g} {unit}", f"{m:,.4g} {unit}", f"{ratio:,.1f}x", target])
         print(f"{label}: keel {k:,.4g} {unit}  mlflow {m:,.4g} {unit}  ratio {ratio:,.1f}x")
 
-    n_metric_k, n_metric_m = (200_000, 300) if quick else (1_000_000, 2_000)
-    pair(
-        "per-call log_metric",
-        lambda: keel("log_metric", str(n_metric_k), _fresh("k")),
-        lambda: mlflow("log_metric", str(n_metric_m), _fresh("m")),
-        "points_per_s",
-        "points/s",
-        True,
-        ">= 1000x",
-    )
-    n_batch_k, n_batch_m = (200_000, 5_000) if quick else (2_000_000, 50_000)
-    pair(
-        "batched log_metrics / log_batch (1,000 per call)",
-        lambda: keel("log_batch", str(n_batch_k), _fresh("k")),
-        lambda: mlflow("log_batch", str(n_batch_m), _fresh("m")),
-        "points_per_s",
-        "points/s",
-        True,
-        ">= 20x",
-    )
-    n_runs_k, n_runs_m = (500, 30) if quick else (3_000, 200)
-    pair(
-        "run creation (start + end)",
-        lambda: keel("runs", str(n_runs_k), _fresh("k")),
-        lambda: mlflow("runs", str(n_runs_m), _fresh("m")),
-        "runs_per_s",
-        "runs/s",
-        True,
-        ">= 20x",
-    )
+    # (label, subcommand, N for Keel, N for MLflow, quick Ns, target): rates, higher is better.
+    rates = [
+        ("per-call log_metric", "log_metric", (1_000_000, 2_000), (200_000, 300), ">= 1000x"),
+        (
+            "batched log_metrics / log_batch (1,000 per call)",
+            "log_batch",
+            (2_000_000, 50_000),
+            (200_000, 5_000),
+            ">= 20x",
+        ),
+        ("run creation (start + end)", "runs", (3_000, 200), (500, 30), ">= 20x"),
+    ]
+    for label, sub, full_n, quick_n, target in rates:
+        n_k, n_m = quick_n if quick else full_n
+        field = "runs_per_s" if sub == "runs" else "points_per_s"
+        pair(
+            label,
+            lambda sub=sub, n_k=n_k: keel(sub, str(n_k), _fresh("k")),
+            lambda sub=sub, n_m=n_m: mlflow(sub, str(n_m), _fresh("m")),
+            field,
+            field.removesuffix("_per_s").replace("_", "") + "/s",
+            True,
+            target,
+        )
     n_search = 1_000 if quick else 10_000
     keel_search = DATA_DIR / f"keel-search-{n_search}"
     mlflow_search = DATA_DIR / f"mlflow-search-{n_search // 1000}k"

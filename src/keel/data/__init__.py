@@ -1,0 +1,1 @@
+"""Data: versioned datasets, schemas and profiles, validation, splits and lineage."""
