@@ -105,9 +105,11 @@ def runs_page(
     offset: int = 0,
     include_deleted: bool = False,
 ) -> sa.Select[Any]:
-    """SELECT the matching runs' columns, ordered, one page."""
-    query = sa.select(runs).where(compile_filter(expr))
-    if experiment_ids:
+    """SELECT the matching runs' columns (all but ``source``), ordered, one page."""
+    query = sa.select(*(c for c in runs.c if c.name != "source")).where(compile_filter(expr))
+    if len(experiment_ids) == 1:
+        query = query.where(runs.c.experiment_id == experiment_ids[0])
+    elif experiment_ids:
         query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
     if not include_deleted:
         query = query.where(runs.c.deleted_at.is_(None))

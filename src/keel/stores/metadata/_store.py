@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -481,42 +482,54 @@ class MetadataStore:
             return self._hydrate(conn, rows)
 
     def _hydrate(self, conn: sa.Connection, rows: Sequence[sa.Row[Any]]) -> list[Run]:
-        """Attach params, latest metrics and tags to run rows, three queries in all."""
+        """Attach params, latest metrics and tags to run rows: one query per 900 runs."""
         if not rows:
             return []
         ids = [r.id for r in rows]
-        by_id: dict[str, tuple[dict[str, str], dict[str, float], dict[str, str]]] = {
+        by_id: dict[str, tuple[dict[str, Any], dict[str, Any], dict[str, Any]]] = {
             run_id: ({}, {}, {}) for run_id in ids
         }
-        for position, table in enumerate((params, metrics_latest, tags)):
-            for start in range(0, len(ids), 900):
-                batch = ids[start : start + 900]
-                result = conn.execute(
-                    sa.select(table.c.run_id, table.c.key, table.c.value).where(
-                        table.c.run_id.in_(batch)
-                    )
-                )
-                for run_id, key, value in result:
-                    if position == 1 and value is None:
-                        value = float("nan")
-                    by_id[run_id][position][key] = value
+        for start in range(0, len(ids), 900):
+            batch = ids[start : start + 900]
+            for kind, run_id, key, text, number in conn.execute(_VALUES, {"ids": batch}).all():
+                if kind == 1:
+                    by_id[run_id][1][key] = math.nan if number is None else number
+                else:
+                    by_id[run_id][kind][key] = text
+        has_source = "source" in rows[0]._fields
         return [
             Run(
                 id=r.id,
                 experiment_id=r.experiment_id,
                 name=r.name,
-                status=RunStatus(r.status),
+                status=_STATUSES[r.status],
                 start_time=r.start_time,
                 end_time=r.end_time,
                 parent_id=r.parent_id,
                 params=by_id[r.id][0],
                 metrics=by_id[r.id][1],
                 tags=by_id[r.id][2],
-                source=orjson.loads(r.source) if r.source else {},
+                source=orjson.loads(r.source) if has_source and r.source else {},
                 environment_digest=r.environment_digest,
             )
             for r in rows
         ]
+
+
+_STATUSES = {status.value: status for status in RunStatus}
+_VALUES = sa.union_all(
+    *(
+        sa.select(
+            sa.literal_column(str(kind), sa.Integer).label("kind"),
+            table.c.run_id,
+            table.c.key,
+            table.c.value if kind != 1 else sa.null().cast(sa.Text),
+            table.c.value if kind == 1 else sa.null().cast(sa.Float),
+        ).where(table.c.run_id.in_(sa.bindparam("ids", expanding=True)))
+        for kind, table in enumerate((params, metrics_latest, tags))
+    )
+)
+"""Params (kind 0), latest metric values (1) and tags (2) of a page of runs, in one query."""
 
 
 _BIG_ENDIAN = array("H", [1]).tobytes() == b"\x00\x01"

@@ -62,6 +62,7 @@ def upgrade() -> None:
             _run_fk(),
             sa.Column("key", KEY, primary_key=True),
             sa.Column("value", sa.Text, nullable=False),
+            sqlite_with_rowid=False,
         )
         op.create_index(f"ix_{table}_key_run_id", table, ["key", "run_id"])
     op.create_table(
@@ -71,6 +72,7 @@ def upgrade() -> None:
         sa.Column("value", sa.Float, nullable=True),
         sa.Column("step", sa.BigInteger, nullable=False),
         sa.Column("timestamp", sa.Float, nullable=False),
+        sqlite_with_rowid=False,
     )
     op.create_index("ix_metrics_latest_key_value", "metrics_latest", ["key", "value"])
     op.create_table(
