@@ -13,7 +13,7 @@ MAX_PARAM_VALUE_LENGTH = 6000
 MAX_TAG_VALUE_LENGTH = 8000
 
 _KEY_RE = re.compile(r"^[A-Za-z0-9_\-. /:]+$")
-_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def validate_key(key: object, what: str = "key") -> str:
@@ -28,7 +28,7 @@ def validate_key(key: object, what: str = "key") -> str:
             f"invalid {what} {shown!r}: use 1-{MAX_KEY_LENGTH} letters, digits, "
             "spaces or '_-./:' (for example 'val_loss' or 'layer.1/lr')"
         )
-    if key != key.strip() or "//" in key or key.startswith("/"):
+    if key != key.strip() or "//" in key or key.startswith("/") or key.endswith("/"):
         raise InvalidArgument(
             f"invalid {what} {key!r}: no leading or trailing space or '/', and no '//'"
         )
@@ -63,27 +63,33 @@ def validate_text_value(value: object, what: str, limit: int) -> str:
     return text
 
 
+def _is_boolean(value: object) -> bool:
+    return isinstance(value, bool) or type(value).__name__ in {"bool_", "bool"}
+
+
 def validate_metric_value(key: str, value: object) -> float:
     """A metric value: a real number (NaN and infinities are kept as they are)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        try:
-            result = float(value)  # type: ignore[arg-type]  # numpy scalars and the like
-        except (TypeError, ValueError):
-            raise InvalidArgument(
-                f"metric {key!r} has value {value!r} of type {type(value).__name__}; "
-                "metrics must be numbers (log text with set_tag or log_param)"
-            ) from None
-        if isinstance(value, (str, bytes)):
-            raise InvalidArgument(
-                f"metric {key!r} has string value {value!r}; pass a number, not text"
-            )
-        return result
-    return float(value)
+    if type(value) is float:
+        return value
+    if _is_boolean(value) or isinstance(value, (str, bytes)):
+        raise InvalidArgument(
+            f"metric {key!r} has value {value!r} of type {type(value).__name__}; "
+            "metrics must be numbers (log flags and text with set_tag or log_param)"
+        )
+    try:
+        return float(value)  # type: ignore[arg-type]  # ints, numpy scalars and the like
+    except (TypeError, ValueError):
+        raise InvalidArgument(
+            f"metric {key!r} has value {value!r} of type {type(value).__name__}; "
+            "metrics must be numbers (log text with set_tag or log_param)"
+        ) from None
 
 
 def validate_step(key: str, step: object) -> int:
     """A metric step: a non-negative integer below 2**63."""
-    if isinstance(step, bool) or not isinstance(step, int):
+    if _is_boolean(step):
+        raise InvalidArgument(f"metric {key!r} has step {step!r}; steps are integers, not booleans")
+    if not isinstance(step, int):
         try:
             import operator
 
