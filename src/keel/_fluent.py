@@ -19,8 +19,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from keel.context import get_context
+from keel.core._data import DatasetRef, DatasetVersion
 from keel.core._entities import Artifact, Experiment, Run, RunStatus
-from keel.core._names import validate_key, validate_metric_value, validate_step
+from keel.core._names import (
+    validate_key,
+    validate_metric_value,
+    validate_step,
+    validate_timestamp,
+)
 from keel.errors import InvalidArgument
 from keel.tracking import MetricHistory, MetricWriter, TrackingService
 
@@ -38,6 +44,7 @@ __all__ = [
     "list_experiments",
     "log_artifact",
     "log_dict",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -88,7 +95,7 @@ class ActiveRun:
         elif type(step) is not int or step < 0 or step >= 9223372036854775808:
             step = validate_step(key, step)
         self._writer.add(
-            (self.id, key, value, step, time.time() if timestamp is None else float(timestamp))
+            (self.id, key, value, step, time.time() if timestamp is None else _stamp(timestamp))
         )
 
     def __enter__(self) -> ActiveRun:
@@ -110,6 +117,10 @@ class ActiveRun:
 
     def __repr__(self) -> str:
         return f"<ActiveRun id={self.id} name={self.run.name!r}>"
+
+
+def _stamp(timestamp: object) -> float:
+    return timestamp if type(timestamp) is float else validate_timestamp(timestamp)
 
 
 def _service() -> TrackingService:
@@ -186,9 +197,10 @@ def _end(run: ActiveRun, status: RunStatus) -> None:
 
 
 def end_run(status: RunStatus | str = RunStatus.FINISHED) -> None:
-    """End the innermost active run with ``status``."""
+    """End the innermost active run with ``status`` (FINISHED, FAILED or KILLED)."""
+    final = RunStatus.final(status)
     if _stack:
-        _end(_stack[-1], RunStatus(status))
+        _end(_stack[-1], final)
 
 
 def log_param(key: str, value: Any) -> None:
@@ -249,6 +261,15 @@ def log_dict(data: Mapping[str, Any] | Sequence[Any], name: str) -> Artifact:
         except (TypeError, ValueError) as exc:
             raise InvalidArgument(f"cannot serialise {name!r} as JSON: {exc}") from exc
     return log_text(text, name)
+
+
+def log_input(dataset: DatasetVersion | DatasetRef | str) -> DatasetVersion:
+    """Record that the active run used a dataset version (``"credit@v3"``, a version...).
+
+    ``keel data lineage NAME@v`` then lists the run.
+    """
+    run = _require_active()
+    return get_context().data.log_input(run.id, dataset)
 
 
 def list_artifacts(run_id: str | None = None) -> list[Artifact]:

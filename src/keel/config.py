@@ -6,6 +6,7 @@ services take explicit arguments. ``keel config`` prints this table.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -30,8 +31,8 @@ def _parse_bool(raw: str) -> bool:
 
 def _parse_positive_float(raw: str) -> float:
     value = float(raw)
-    if not value > 0:
-        raise ValueError(f"expected a positive number, got {raw!r}")
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"expected a positive finite number, got {raw!r}")
     return value
 
 

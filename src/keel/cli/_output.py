@@ -52,7 +52,9 @@ def fail(error: KeelError, as_json: bool) -> NoReturn:
         from rich.console import Console
         from rich.text import Text
 
-        Console(stderr=True).print(Text(f"error: {error.message}", style="bold red"))
+        Console(stderr=True, soft_wrap=True).print(
+            Text(f"error: {error.message}", style="bold red")
+        )
     raise typer.Exit(code=1)
 
 

@@ -96,8 +96,8 @@ def show_run(
     """Show one run: params, latest metrics, tags, artifacts and provenance."""
     from keel.context import get_context
 
-    tracking = get_context().tracking
     with errors_reported(as_json):
+        tracking = get_context().tracking
         run = tracking.get_run(run_id)
         artifacts = tracking.list_artifacts(run_id)
         environment = tracking.environment_of(run)

@@ -6,6 +6,8 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from keel.errors import InvalidArgument
+
 
 class RunStatus(enum.StrEnum):
     """Where a run is in its life; only RUNNING can change."""
@@ -18,6 +20,17 @@ class RunStatus(enum.StrEnum):
     @property
     def is_terminal(self) -> bool:
         return self is not RunStatus.RUNNING
+
+    @classmethod
+    def final(cls, value: object) -> RunStatus:
+        """The terminal status named by ``value``, or InvalidArgument naming the choices."""
+        try:
+            status = cls(value.upper() if isinstance(value, str) else value)  # type: ignore[arg-type]
+        except ValueError:
+            status = None
+        if status is None or not status.is_terminal:
+            raise InvalidArgument(f"a run cannot end as {value!r}; use FINISHED, FAILED or KILLED")
+        return status
 
 
 @dataclass(frozen=True)

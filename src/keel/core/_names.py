@@ -108,3 +108,13 @@ def validate_step(key: str, step: object) -> int:
 def is_finite(value: float) -> bool:
     """Whether ``value`` is neither NaN nor infinite."""
     return math.isfinite(value)
+
+
+def validate_timestamp(value: object) -> float:
+    """A timestamp in seconds since the epoch: a finite real number."""
+    if _is_boolean(value) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidArgument(
+            f"timestamp {value!r} is not a finite number of seconds since the epoch; "
+            "pass time.time() or leave it out"
+        )
+    return float(value)

@@ -25,9 +25,11 @@ def keel_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KEEL_HOME", str(home))
     monkeypatch.setenv("KEEL_CAPTURE_ENVIRONMENT", "true")
+    from keel import _fluent
+
+    monkeypatch.setattr(_fluent, "_experiment", None)
     reset_context()
     yield home
-    from keel import _fluent
 
     while _fluent.active_run() is not None:
         _fluent.end_run("KILLED")

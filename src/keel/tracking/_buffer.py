@@ -82,10 +82,13 @@ class MetricWriter:
             self._wake.clear()
             try:
                 self._drain()
-            except Exception as exc:  # kept and raised by the next flush()
+            except Exception as exc:  # kept, and raised once by the next flush()
                 log.warning("background metric write failed: %s", exc)
+                if self._error is None or isinstance(self._error, Unavailable):
+                    self._error = exc
 
     def _drain(self) -> None:
+        """Write what is queued now; raise what went wrong (points kept when transient)."""
         with self._write_lock:
             queue = self._queue
             count = len(queue)
@@ -96,36 +99,29 @@ class MetricWriter:
             try:
                 self._write(batch)
             except NotFound as exc:
-                # Points for runs that do not exist are refused; the others are kept.
+                # Points for runs that do not exist are refused; the others are written.
                 missing = set(exc.details.get("run_ids", ()))
                 kept = [row for row in batch if row[0] not in missing]
-                self._error = exc
                 if kept and len(kept) < len(batch):
-                    self._write(kept)
+                    try:
+                        self._write(kept)
+                    except Unavailable:
+                        queue.extendleft(reversed(kept))
+                        raise
                 raise
-            except Unavailable as exc:
-                # Transient (a locked database): put the points back, in order, and report.
+            except Unavailable:
+                # Transient (a locked or unreachable database): put the points back, in order.
                 queue.extendleft(reversed(batch))
-                self._error = exc
                 raise
-            except BaseException as exc:
-                self._error = exc
-                raise
-            else:
-                if isinstance(self._error, Unavailable):
-                    self._error = None
 
     def flush(self) -> None:
-        """Write everything queued so far; raise if a write failed since the last flush."""
-        error, self._error = self._error, None
-        if error is not None and not isinstance(error, Unavailable):
-            if isinstance(error, KeelError):
-                raise error
-            raise Unavailable(f"a background metric write failed: {error}") from error
-        try:
-            self._drain()
-        finally:
-            self._error = None if self._error is error else self._error
+        """Write everything queued so far; raise a write failure not yet reported, once."""
+        earlier, self._error = self._error, None
+        self._drain()
+        if earlier is not None and not isinstance(earlier, Unavailable):
+            if isinstance(earlier, KeelError):
+                raise earlier
+            raise Unavailable(f"a background metric write failed: {earlier}") from earlier
 
     def close(self) -> None:
         """Flush and stop the thread."""

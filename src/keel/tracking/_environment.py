@@ -4,8 +4,8 @@ The environment (interpreter, platform, installed packages) cannot change under 
 running interpreter in a way that matters to its imports, so it is captured once per
 process and stored once, keyed by its digest. The git state can change between two
 runs of one process (a notebook), so it is re-read whenever HEAD, the index or the
-working tree's newest modification time changes, and at most every few seconds
-otherwise (docs/adr/0004-run-provenance-capture.md).
+reflog changes, and otherwise once its reading is two seconds old
+(docs/adr/0004-run-provenance-capture.md).
 """
 
 from __future__ import annotations

@@ -20,6 +20,7 @@ from keel.core._names import (
     validate_name,
     validate_step,
     validate_text_value,
+    validate_timestamp,
 )
 from keel.errors import InvalidArgument, NotFound
 from keel.stores.artifacts import ArtifactStore
@@ -94,12 +95,12 @@ class TrackingService:
         tags: Mapping[str, Any] | None = None,
     ) -> Run:
         """Start a RUNNING run, recording where and on what it runs."""
-        exp = self.experiment(experiment)
         clean_tags = self._clean_tags(tags or {})
         if run_name is not None:
             validate_name(run_name, "run name")
         if parent_id is not None:
             self.get_run(parent_id)
+        exp = self.experiment(experiment)
         source: dict[str, Any] = {}
         digest: str | None = None
         if self.capture_environment:
@@ -122,14 +123,7 @@ class TrackingService:
 
     def end_run(self, run_id: str, status: RunStatus | str = RunStatus.FINISHED) -> None:
         """Flush the run's buffered metrics, then close it with ``status``."""
-        try:
-            final = RunStatus(status)
-        except ValueError:
-            raise InvalidArgument(
-                f"unknown run status {status!r}; use FINISHED, FAILED or KILLED"
-            ) from None
-        if final is RunStatus.RUNNING:
-            raise InvalidArgument("a run cannot end as RUNNING; use FINISHED, FAILED or KILLED")
+        final = RunStatus.final(status)
         self.metrics.flush()
         self.store.set_run_status(run_id, final, time.time())
 
@@ -176,7 +170,7 @@ class TrackingService:
     ) -> None:
         """Queue points for one run; validated now, written by the background writer."""
         step_ = 0 if step is None else step
-        stamp = time.time() if timestamp is None else float(timestamp)
+        stamp = time.time() if timestamp is None else validate_timestamp(timestamp)
         rows = []
         for key, value in values.items():
             validate_key(key, "metric key")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sqlite3
 import time
 from array import array
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -87,9 +88,10 @@ class MetadataStore:
         try:
             with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
                 yield conn
-        except OperationalError as exc:
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            reason = getattr(exc, "orig", exc)
             raise Unavailable(
-                f"the metadata store refused a write: {exc.orig}; if another process holds "
+                f"the metadata store refused a write: {reason}; if another process holds "
                 "the database, retry or raise KEEL_DB_TIMEOUT"
             ) from exc
 
@@ -98,8 +100,10 @@ class MetadataStore:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
-            raise Unavailable(f"the metadata store refused a read: {exc.orig}") from exc
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            raise Unavailable(
+                f"the metadata store refused a read: {getattr(exc, 'orig', exc)}"
+            ) from exc
 
     # experiments -------------------------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""``keel demo``: the whole tracking loop through the installed console script."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+KEEL = Path(sys.executable).with_name("keel")
+
+
+def _keel(home: Path, *args: str) -> Any:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_HOME"] = str(home)
+    done = subprocess.run(
+        [str(KEEL), *args, "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    return json.loads(done.stdout)
+
+
+def test_demo_trains_and_tracks_the_grid(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    summary = _keel(home, "demo", "--rows", "3000")
+
+    assert summary["experiment"] == "credit-demo"
+    runs = summary["runs"]
+    assert len(runs) == 6
+    assert {r["family"] for r in runs} == {
+        "logistic_regression",
+        "random_forest",
+        "gradient_boosting",
+    }
+    assert all(0.5 < r["auc"] <= 1.0 for r in runs)
+    assert [r["auc"] for r in runs] == sorted((r["auc"] for r in runs), reverse=True)
+    assert summary["best"] == runs[0]
+    assert summary["store_uri"] == f"sqlite:///{home / 'keel.db'}"
+
+    listed = _keel(home, "runs", "list", "-e", "credit-demo")
+    assert len(listed) == 7
+    parent_id = summary["parent_run_id"]
+    by_id = {r["id"]: r for r in listed}
+    parent = by_id.pop(parent_id)
+    assert parent["parent_id"] is None
+    assert parent["tags"]["best_run"] == summary["best"]["run_id"]
+    assert parent["metrics"]["best_auc"] == summary["best"]["auc"]
+    assert set(by_id) == {r["run_id"] for r in runs}
+    for result in runs:
+        child = by_id[result["run_id"]]
+        assert child["parent_id"] == parent_id
+        assert child["status"] == "FINISHED"
+        assert child["params"]["model"] == result["family"]
+        assert child["metrics"]["auc"] == result["auc"]
+        assert child["tags"] == {"family": result["family"]}
+
+    shown = _keel(home, "runs", "show", runs[0]["run_id"])
+    assert [a["name"] for a in shown["artifacts"]] == ["features.json"]
