@@ -112,19 +112,63 @@ def cmd_fill_search(n: int, directory: str) -> None:
     metric_values = rng.random((n, 5))
     p1_is_x = rng.random(n) < 0.5
     p_random = rng.integers(0, 1_000_000, size=(n, 5))
-    keel.set_experiment(f"search-{n}")
     t0 = time.perf_counter()
-    for i in range(n):
-        with keel.start_run(run_name=f"run-{i}"):
-            params = {f"p{j}": f"v{p_random[i, j]}" for j in range(5)}
-            if p1_is_x[i]:
-                params["p1"] = "x"
-            keel.log_params(params)
-            keel.log_metrics({f"m{j}": float(metric_values[i, j]) for j in range(5)})
+    if n <= 10_000:
+        keel.set_experiment(f"search-{n}")
+        for i in range(n):
+            with keel.start_run(run_name=f"run-{i}"):
+                params = {f"p{j}": f"v{p_random[i, j]}" for j in range(5)}
+                if p1_is_x[i]:
+                    params["p1"] = "x"
+                keel.log_params(params)
+                keel.log_metrics({f"m{j}": float(metric_values[i, j]) for j in range(5)})
+    else:
+        _bulk_fill(n, metric_values, p1_is_x, p_random)
     dt = time.perf_counter() - t0
     expected = int(np.sum((metric_values[:, 0] > 0.5) & p1_is_x))
     marker.write_text(json.dumps({"n": n, "expected_matches": expected}))
     _emit("fill_search", n=n, skipped=False, seconds=dt, runs_per_s=n / dt)
+
+
+def _bulk_fill(n: int, metric_values: Any, p1_is_x: Any, p_random: Any) -> None:
+    """Large stores are set up with one multi-row insert per table (setup, not timed)."""
+    from keel.context import get_context
+    from keel.core._ids import new_id
+    from keel.stores.metadata._schema import metrics_latest, params, runs
+
+    context = get_context()
+    experiment = context.tracking.experiment(f"search-{n}")
+    now = time.time()
+    ids = [new_id() for _ in range(n)]
+    run_rows, param_rows, metric_rows = [], [], []
+    for i, run_id in enumerate(ids):
+        run_rows.append(
+            {
+                "id": run_id,
+                "experiment_id": experiment.id,
+                "name": f"run-{i}",
+                "status": "FINISHED",
+                "start_time": now + i * 1e-3,
+                "end_time": now + i * 1e-3,
+                "source": "{}",
+            }
+        )
+        for j in range(5):
+            value = "x" if j == 1 and p1_is_x[i] else f"v{p_random[i, j]}"
+            param_rows.append({"run_id": run_id, "key": f"p{j}", "value": value})
+            metric_rows.append(
+                {
+                    "run_id": run_id,
+                    "key": f"m{j}",
+                    "value": float(metric_values[i, j]),
+                    "step": 0,
+                    "timestamp": now,
+                }
+            )
+    with context.metadata.engine.begin() as conn:
+        conn.execute(runs.insert(), run_rows)
+        conn.execute(params.insert(), param_rows)
+        conn.execute(metrics_latest.insert(), metric_rows)
 
 
 def cmd_search(directory: str, repeats: int) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         list_experiments,
         log_artifact,
         log_dict,
+        log_input,
         log_metric,
         log_metrics,
         log_param,
@@ -53,6 +54,7 @@ _EXPORTS: dict[str, str] = {
     "list_experiments": "keel._fluent",
     "log_artifact": "keel._fluent",
     "log_dict": "keel._fluent",
+    "log_input": "keel._fluent",
     "log_metric": "keel._fluent",
     "log_metrics": "keel._fluent",
     "log_param": "keel._fluent",
@@ -82,6 +84,7 @@ __all__ = [
     "list_experiments",
     "log_artifact",
     "log_dict",
+    "log_input",
     "log_metric",
     "log_metrics",
     "log_param",
@@ -95,7 +98,13 @@ __all__ = [
 ]
 
 
+_SUBPACKAGES = frozenset({"data"})
+"""Subpackages reachable as ``keel.data`` after a bare ``import keel``."""
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        return importlib.import_module(f"keel.{name}")
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'keel' has no attribute {name!r}")

@@ -11,8 +11,10 @@ import threading
 from dataclasses import dataclass
 
 from keel.config import Settings, load_settings
+from keel.data._service import DataService
 from keel.stores.artifacts import ArtifactStore, open_artifact_store
 from keel.stores.metadata import MetadataStore
+from keel.stores.metadata._datasets import DatasetCatalog
 from keel.tracking import TrackingService
 
 __all__ = ["Context", "build_context", "get_context", "reset_context"]
@@ -26,10 +28,12 @@ class Context:
     metadata: MetadataStore
     artifacts: ArtifactStore
     tracking: TrackingService
+    data: DataService
 
     def close(self) -> None:
         try:
             self.tracking.close()
+            self.data.close()
         finally:
             self.metadata.close()
 
@@ -50,7 +54,13 @@ def build_context(settings: Settings | None = None) -> Context:
         buffer_points=settings.buffer_points,
         capture_environment=settings.capture_environment,
     )
-    return Context(settings, metadata, artifacts, tracking)
+    data = DataService(
+        DatasetCatalog(metadata.engine),
+        artifacts,
+        stat_cache=settings.home / "statcache.db",
+        ignore=[settings.home],
+    )
+    return Context(settings, metadata, artifacts, tracking, data)
 
 
 _lock = threading.Lock()

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from keel._version import __version__
-from keel.cli import _config, _demo, _experiments, _runs
+from keel.cli import _config, _data, _data_quality, _demo, _experiments, _runs
 
 app = typer.Typer(
     name="keel",
@@ -39,5 +39,7 @@ def _root(
 
 app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
+_data_quality.register(_data.app)
+app.add_typer(_data.app, name="data")
 app.command("config")(_config.show_config)
 app.command("demo")(_demo.demo)

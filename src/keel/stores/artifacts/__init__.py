@@ -10,6 +10,7 @@ every read is checked against the digest.
 from __future__ import annotations
 
 from keel.stores.artifacts._base import ArtifactRef, ArtifactStore, TemporaryObject, validate_digest
+from keel.stores.artifacts._bulk import SourceFile, StagedFiles, clone_file
 from keel.stores.artifacts._fsspec import FsspecArtifactStore
 from keel.stores.artifacts._local import LocalArtifactStore
 from keel.stores.artifacts._registry import (
@@ -25,8 +26,11 @@ __all__ = [
     "ArtifactStore",
     "FsspecArtifactStore",
     "LocalArtifactStore",
+    "SourceFile",
+    "StagedFiles",
     "StoreFactory",
     "TemporaryObject",
+    "clone_file",
     "open_artifact_store",
     "register_scheme",
     "validate_digest",

@@ -20,15 +20,18 @@ import io
 import os
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import blake3
 
 from keel.errors import Conflict, IntegrityError, InvalidArgument, NotFound, Unavailable
+
+if TYPE_CHECKING:
+    from keel.stores.artifacts._bulk import SourceFile, StagedFiles
 
 __all__ = ["CHUNK_SIZE", "ArtifactRef", "ArtifactStore", "TemporaryObject", "validate_digest"]
 
@@ -200,6 +203,27 @@ class ArtifactStore(abc.ABC):
             temporary.discard()
             raise
         return size
+
+    def stage_files(self, files: Sequence[SourceFile], *, workers: int = 8) -> StagedFiles:
+        """Hash and store many files; objects become visible at ``commit()`` of the result.
+
+        This generic version stores each file at once (``commit`` has nothing left to
+        do); the local store stages them and makes them durable in one parallel batch.
+        """
+        from keel.stores.artifacts._bulk import StagedFiles, parallel_map
+
+        refs = parallel_map(lambda f: self._stage_generic(f), files, workers)
+        return StagedFiles(refs, _workers=workers)
+
+    def _stage_generic(self, source: SourceFile) -> ArtifactRef:
+        if source.digest is not None and self.exists(source.digest):
+            return ArtifactRef(source.digest, source.size)
+        return self.put_file(source.path)
+
+    def local_path(self, digest: str) -> Path | None:
+        """The object's path when the store is a local filesystem, else None (read-only!)."""
+        validate_digest(digest)
+        return None
 
     # -- reading ------------------------------------------------------------------
 

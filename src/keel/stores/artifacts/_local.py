@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import stat
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -19,7 +20,9 @@ from keel.stores.artifacts._base import (
     ArtifactStore,
     TemporaryObject,
     temporary_name,
+    validate_digest,
 )
+from keel.stores.artifacts._bulk import SourceFile, StagedFiles, stage_local
 
 __all__ = ["LocalArtifactStore"]
 
@@ -43,6 +46,14 @@ class LocalArtifactStore(ArtifactStore):
 
     def _path(self, digest: str) -> Path:
         return self._objects / digest[:2] / digest[2:]
+
+    def local_path(self, digest: str) -> Path | None:
+        validate_digest(digest)
+        return self._path(digest)
+
+    def stage_files(self, files: Sequence[SourceFile], *, workers: int = 8) -> StagedFiles:
+        with self._errors("store objects"):
+            return stage_local(self._objects, files, workers)
 
     def _exists(self, digest: str) -> bool:
         return self._path(digest).is_file()

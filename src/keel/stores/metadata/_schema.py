@@ -68,6 +68,7 @@ params = sa.Table(
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Index(None, "key", "run_id"),
+    sqlite_with_rowid=False,
 )
 
 tags = sa.Table(
@@ -77,6 +78,7 @@ tags = sa.Table(
     sa.Column("key", KEY, primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
     sa.Index(None, "key", "run_id"),
+    sqlite_with_rowid=False,
 )
 
 metrics_latest = sa.Table(
@@ -89,6 +91,7 @@ metrics_latest = sa.Table(
     sa.Column("step", sa.BigInteger, nullable=False),
     sa.Column("timestamp", sa.Float, nullable=False),
     sa.Index(None, "key", "value"),
+    sqlite_with_rowid=False,
 )
 
 metric_chunks = sa.Table(
@@ -113,4 +116,93 @@ artifacts = sa.Table(
     sa.Column("size", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index(None, "digest"),
+)
+
+# data versioning (docs/adr/0007-data-versioning.md) -----------------------------------
+
+datasets = sa.Table(
+    "datasets",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # The highest version number handed out: bumped under the row's write lock, so
+    # numbers are gapless and never reused.
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+)
+
+dataset_versions = sa.Table(
+    "dataset_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("digest", sa.String(64), nullable=False),
+    sa.Column("file_count", sa.BigInteger, nullable=False),
+    sa.Column("size", sa.BigInteger, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("message", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("schema", sa.Text, nullable=True),
+    sa.Column("profile", sa.Text, nullable=True),
+    sa.Column("extra", sa.Text, nullable=False, server_default="{}"),
+    sa.UniqueConstraint("dataset_id", "version"),
+    sa.Index(None, "digest"),
+)
+
+dataset_parents = sa.Table(
+    "dataset_parents",
+    metadata,
+    sa.Column(
+        "version_id",
+        ID,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column(
+        "parent_id",
+        ID,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Index(None, "parent_id"),
+)
+
+dataset_tags = sa.Table(
+    "dataset_tags",
+    metadata,
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("tag", sa.String(64), primary_key=True),
+    sa.Column(
+        "version_id", ID, sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+dataset_tag_history = sa.Table(
+    "dataset_tag_history",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column("dataset_id", ID, sa.ForeignKey("datasets.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("tag", sa.String(64), nullable=False),
+    sa.Column(
+        "version_id", ID, sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("previous_version_id", ID, nullable=True),
+    sa.Column("moved_at", sa.Float, nullable=False),
+    sa.Index(None, "dataset_id", "tag"),
+)
+
+run_inputs = sa.Table(
+    "run_inputs",
+    metadata,
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column(
+        "version_id",
+        ID,
+        sa.ForeignKey("dataset_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Index(None, "version_id"),
 )
