@@ -64,3 +64,34 @@ def test_demo_trains_and_tracks_the_grid(tmp_path: Path) -> None:
 
     shown = _keel(home, "runs", "show", runs[0]["run_id"])
     assert [a["name"] for a in shown["artifacts"]] == ["features.json"]
+
+
+def test_demo_versions_validates_and_splits_its_data(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    summary = _keel(home, "demo", "--rows", "3000")
+
+    assert summary["dataset"] == "credit@v1"
+    assert summary["splits"] == {
+        "train": "credit-train@v1",
+        "val": "credit-val@v1",
+        "test": "credit-test@v1",
+    }
+    assert summary["validation_passed"] is True
+    assert summary["leakage_passed"] is True
+    report = Path(summary["validation_report"])
+    assert report.is_file()
+    assert "<html" in report.read_text(encoding="utf-8").lower()
+
+    lineage = _keel(home, "data", "lineage", "credit@v1")
+    text = json.dumps(lineage)
+    for split in ("credit-train@v1", "credit-val@v1", "credit-test@v1"):
+        assert split in text
+    assert summary["parent_run_id"] in text
+    train_lineage = json.dumps(_keel(home, "data", "lineage", "credit-train@v1"))
+    for result in summary["runs"]:
+        assert result["run_id"] in train_lineage
+
+    # Running the demo again reuses the same data versions: nothing new is versioned.
+    again = _keel(home, "demo", "--rows", "3000")
+    assert again["dataset"] == "credit@v1"
+    assert again["splits"] == summary["splits"]

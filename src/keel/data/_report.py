@@ -99,6 +99,7 @@ class ValidationReport:
     def to_html(self, path: Path | str) -> Path:
         """Write a self-contained HTML report; returns its path."""
         out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(render_html(self), encoding="utf-8")
         return out
 

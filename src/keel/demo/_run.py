@@ -11,12 +11,18 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from keel import _fluent as keel
+from keel import _fluent_data as keel_data
 from keel.context import get_context
+from keel.data._schema import Schema
+from keel.data._validate import validate
 from keel.demo._world import CATEGORICAL, NUMERIC, TARGET, generate_credit_data
 
 if TYPE_CHECKING:
     import pandas as pd
     from sklearn.pipeline import Pipeline
+
+    from keel.core._data import DatasetVersion
+    from keel.data._split import SplitResult
 
 EXPERIMENT = "credit-demo"
 
@@ -74,25 +80,48 @@ def _score(model: Pipeline, x: pd.DataFrame, y: pd.Series) -> dict[str, float]:
     }
 
 
+def _splits(parts: SplitResult) -> list[tuple[DatasetVersion, pd.DataFrame]]:
+    frames = {"train": parts.train, "val": parts.val, "test": parts.test}
+    return [(v, frame) for k, v in parts.versions.items() if (frame := frames[k]) is not None]
+
+
 def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str, Any]:
     """Run the demo and return its summary (also printed unless ``quiet``)."""
     from rich.console import Console
     from rich.progress import Progress
     from rich.table import Table
-    from sklearn.model_selection import train_test_split
 
     console = Console(quiet=quiet)
     settings = get_context().settings
     console.print(f"[bold]Keel demo[/bold]: synthetic credit approval, {rows:,} applicants")
     data = generate_credit_data(rows, seed=seed)
-    x = data.drop(columns=[TARGET])
-    y = data[TARGET]
-    x_train, x_test, y_train, y_test = train_test_split(
-        x, y, test_size=0.2, stratify=y, random_state=seed
-    )
+
+    # 1-2. Version the generated data and validate it against its inferred schema.
+    workdir = settings.home / "demo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    source = workdir / "credit.parquet"
+    data.to_parquet(source, index=False)
+    version = keel_data.add(source, "credit", message=f"synthetic world, seed {seed}")
+    schema = Schema.from_dict(version.schema) if version.schema else None
+    report = validate(source, schema=schema)
+    report_path = report.to_html(settings.home / "reports" / "credit-validation.html")
+    verdict = "[green]passed[/green]" if report.passed else "[red]FAILED[/red]"
     console.print(
-        f"data: {len(x_train):,} train / {len(x_test):,} test rows, approval rate {y.mean():.1%}"
+        f"data: {version.ref} ({version.file_count} file, {version.size:,} bytes), "
+        f"validation {verdict}, approval rate {data[TARGET].mean():.1%}"
     )
+
+    # 3. Split with class balance and leakage checks; each split becomes a version.
+    parts = keel_data.split(data, target=TARGET, test=0.2, val=0.1, seed=seed, parent=version)
+    leakage = "no leakage found" if parts.leakage.passed else "LEAKAGE FOUND"
+    console.print(
+        "splits: "
+        + ", ".join(f"{v.ref} ({len(frame):,} rows)" for v, frame in _splits(parts))
+        + f"; {leakage}"
+    )
+    assert parts.val is not None  # val=0.1 above
+    x_train, y_train = parts.train.drop(columns=[TARGET]), parts.train[TARGET]
+    x_test, y_test = parts.val.drop(columns=[TARGET]), parts.val[TARGET]
     trials = [
         (family, dict(zip(space, values, strict=True)))
         for family, space in GRID.items()
@@ -103,6 +132,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         Progress(console=console, transient=True) as progress,
         keel.start_run(experiment=EXPERIMENT, run_name=f"grid-seed{seed}") as parent,
     ):
+        keel.log_input(version)
         keel.log_params({"rows": rows, "seed": seed, "trials": len(trials)})
         task = progress.add_task("training", total=len(trials))
         for family, params in trials:
@@ -111,6 +141,8 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
             )
             progress.update(task, description=f"training {name}")
             with keel.start_run(run_name=name, tags={"family": family}) as run:
+                keel.log_input(parts.versions["train"])
+                keel.log_input(parts.versions["val"])
                 keel.log_params({"model": family, **params})
                 started = time.perf_counter()
                 model = _pipeline(family, params, seed).fit(x_train, y_train)
@@ -141,6 +173,8 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         )
     console.print(table)
     console.print(f"best: [bold]{best['name']}[/bold] (run {best['run_id']})")
+    console.print(f"data:           keel data lineage {version.ref}")
+    console.print(f"validation:     {report_path}")
     console.print(f"metadata store: {settings.store_uri}")
     console.print(f"artifacts:      {settings.artifact_uri}")
     console.print(f"explore:        keel runs list -e {EXPERIMENT}")
@@ -149,6 +183,11 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         "parent_run_id": parent.id,
         "best": best,
         "runs": results,
+        "dataset": version.ref,
+        "splits": {k: v.ref for k, v in parts.versions.items()},
+        "validation_passed": report.passed,
+        "validation_report": str(report_path),
+        "leakage_passed": parts.leakage.passed,
         "store_uri": settings.store_uri,
         "artifact_uri": settings.artifact_uri,
     }
