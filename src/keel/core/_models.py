@@ -1,0 +1,154 @@
+"""The model domain as plain values: signatures, packages, registered versions, URIs.
+
+Contracts shared by packaging (``keel.models``), evaluation (``keel.evaluation``) and
+the registry (``keel.registry``):
+
+- a model package lives in a run's artifacts under a prefix (default ``model``), with a
+  descriptor ``<prefix>/keel-model.json`` (``ModelInfo.to_dict()``);
+- an evaluation logs ``evaluation/report.json`` to its run;
+- a validation gate logs ``evaluation/gate.json`` and sets the run tag
+  ``keel.gate`` to ``passed`` or ``failed`` (``GATE_TAG``), which the registry reads
+  before it lets a version become ``champion``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from keel.core._ids import is_id
+from keel.errors import InvalidArgument
+
+GATE_TAG = "keel.gate"
+EVALUATION_ARTIFACT = "evaluation/report.json"
+GATE_ARTIFACT = "evaluation/gate.json"
+DESCRIPTOR = "keel-model.json"
+
+_MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
+_ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
+
+
+def validate_model_name(name: object) -> str:
+    """A registered model name: 1-128 letters, digits, ``_ . -``; no ``/`` or ``..``."""
+    if not isinstance(name, str) or not _MODEL_NAME_RE.match(name) or ".." in name:
+        raise InvalidArgument(
+            f"invalid model name {name!r}: use 1-128 letters, digits, '_', '.', '-', "
+            "starting with a letter or digit, e.g. 'credit-approval'"
+        )
+    return name
+
+
+def validate_alias(alias: object) -> str:
+    """An alias such as ``champion``: a letter, then letters, digits, ``_ -``; not ``v3``."""
+    if not isinstance(alias, str) or not _ALIAS_RE.match(alias) or re.fullmatch(r"v\d+", alias):
+        raise InvalidArgument(
+            f"invalid alias {alias!r}: start with a letter, then letters, digits, '_' or '-' "
+            "(and not the form 'v3'), e.g. 'champion'"
+        )
+    return alias
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """One input or output column: name, logical type, whether nulls/NaN are allowed."""
+
+    name: str
+    type: str  # "int", "float", "bool", "string", "category", "datetime"
+    nullable: bool = False
+    categories: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    """What a model takes and returns, checked before every prediction."""
+
+    inputs: tuple[ColumnSpec, ...]
+    outputs: tuple[ColumnSpec, ...] = ()
+    classes: tuple[Any, ...] | None = None  # classifier labels, in predict_proba order
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A logged model package: where it is, what it is, what it needs."""
+
+    run_id: str
+    artifact_path: str
+    flavor: str  # "sklearn", "xgboost", "lightgbm", "pyfunc"
+    format: str  # "skops", "xgboost-json", "lightgbm-text", "pickle"
+    signature: ModelSignature | None
+    requirements: tuple[str, ...]
+    files: Mapping[str, str] = field(default_factory=dict)  # artifact name -> digest
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def uri(self) -> str:
+        return f"runs:/{self.run_id}/{self.artifact_path}"
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """A registered version of a model: a run's package under a name and number."""
+
+    name: str
+    version: int
+    run_id: str
+    source: str  # runs:/<id>/<path>
+    created_at: float
+    status: str = "active"  # "active", "deprecated", "archived"
+    description: str = ""
+    tags: Mapping[str, str] = field(default_factory=dict)
+    aliases: tuple[str, ...] = ()
+    gate: str | None = None  # "passed", "failed" or None (never gated)
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class ModelURI:
+    """``runs:/<run_id>/<path>``, ``models:/<name>/<version>`` or ``models:/<name>@<alias>``."""
+
+    scheme: str  # "runs" or "models"
+    run_id: str | None = None
+    path: str | None = None
+    name: str | None = None
+    version: int | None = None
+    alias: str | None = None
+
+    @classmethod
+    def parse(cls, text: object) -> ModelURI:
+        if not isinstance(text, str):
+            raise InvalidArgument(f"model URI must be a string, got {type(text).__name__}")
+        if text.startswith("runs:/"):
+            run_id, _, path = text[len("runs:/") :].partition("/")
+            if not is_id(run_id) or not path:
+                raise InvalidArgument(
+                    f"invalid model URI {text!r}; use runs:/<run_id>/model "
+                    "(the run id is 32 hex characters)"
+                )
+            return cls("runs", run_id=run_id, path=path)
+        if text.startswith("models:/"):
+            rest = text[len("models:/") :]
+            if "@" in rest:
+                name, _, alias = rest.partition("@")
+                return cls("models", name=validate_model_name(name), alias=validate_alias(alias))
+            name, _, number = rest.partition("/")
+            if not number.isdigit() or int(number) < 1:
+                raise InvalidArgument(
+                    f"invalid model URI {text!r}; use models:/NAME/3 or models:/NAME@champion"
+                )
+            return cls("models", name=validate_model_name(name), version=int(number))
+        raise InvalidArgument(
+            f"invalid model URI {text!r}; use runs:/<run_id>/model, models:/NAME/3 "
+            "or models:/NAME@champion"
+        )
+
+    def __str__(self) -> str:
+        if self.scheme == "runs":
+            return f"runs:/{self.run_id}/{self.path}"
+        if self.alias is not None:
+            return f"models:/{self.name}@{self.alias}"
+        return f"models:/{self.name}/{self.version}"

@@ -1,0 +1,1 @@
+"""Model evaluation: metrics overall and per slice, fairness, plots, validation gates."""

@@ -1,0 +1,1 @@
+"""Model packages: safe formats, signatures, requirements, validated loading."""

@@ -1,0 +1,1 @@
+"""The model registry: versions, aliases, approval, lineage and model cards."""
