@@ -494,8 +494,7 @@ class MetadataStore:
             run_id: ({}, {}, {}) for run_id in ids
         }
         for start in range(0, len(ids), 900):
-            batch = ids[start : start + 900]
-            for kind, run_id, key, text, number in conn.execute(_VALUES, {"ids": batch}).all():
+            for kind, run_id, key, text, number in self._values(conn, ids[start : start + 900]):
                 if kind == 1:
                     by_id[run_id][1][key] = math.nan if number is None else number
                 else:
@@ -519,8 +518,29 @@ class MetadataStore:
             for r in rows
         ]
 
+    def _values(self, conn: sa.Connection, ids: list[str]) -> list[tuple[Any, ...]]:
+        """Rows of ``_VALUES`` for ``ids`` straight from the driver (the search hot path).
+
+        The SQL text holds placeholders only; the ids travel as bound parameters.
+        """
+        driver = conn.connection.driver_connection
+        if self.dialect == "sqlite":
+            marks = ",".join("?" * len(ids))
+            sql = _VALUES_SQL.format(ids=f"IN ({marks})")
+            return driver.execute(sql, ids * 3).fetchall()  # type: ignore[union-attr,no-any-return]
+        if self.dialect == "postgresql":
+            with driver.cursor() as cursor:  # type: ignore[union-attr]
+                cursor.execute(_VALUES_SQL.format(ids="= ANY(%(ids)s)"), {"ids": ids})
+                return cursor.fetchall()  # type: ignore[no-any-return]
+        return [tuple(row) for row in conn.execute(_VALUES, {"ids": ids}).all()]
+
 
 _STATUSES = {status.value: status for status in RunStatus}
+_VALUES_SQL = (
+    "SELECT 0, run_id, key, value, NULL FROM params WHERE run_id {ids} "
+    "UNION ALL SELECT 1, run_id, key, NULL, value FROM metrics_latest WHERE run_id {ids} "
+    "UNION ALL SELECT 2, run_id, key, value, NULL FROM tags WHERE run_id {ids}"
+)
 _VALUES = sa.union_all(
     *(
         sa.select(
