@@ -130,6 +130,22 @@ KEEL_SQLITE_SYNCHRONOUS: Setting[str] = Setting(
     "SQLite sync level: NORMAL survives a process crash, FULL also a power loss (slower).",
 )
 
+
+def _parse_sync(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in {"normal", "full"}:
+        raise ValueError("expected normal or full")
+    return value
+
+
+KEEL_SYNC: Setting[str] = Setting(
+    "KEEL_SYNC",
+    _parse_sync,
+    "normal",
+    "Durability of stored data: normal survives a process crash (every read verifies "
+    "the digest), full also fsyncs objects and makes SQLite synchronous=FULL (slower).",
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     KEEL_HOME,
     KEEL_STORE_URI,
@@ -141,6 +157,7 @@ SETTINGS: tuple[Setting[Any], ...] = (
     KEEL_CAPTURE_ENVIRONMENT,
     KEEL_DB_TIMEOUT,
     KEEL_SQLITE_SYNCHRONOUS,
+    KEEL_SYNC,
 )
 
 
@@ -158,6 +175,7 @@ class Settings:
     capture_environment: bool
     db_timeout: float
     sqlite_synchronous: str
+    sync: str
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -179,5 +197,6 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         capture_environment=raw["KEEL_CAPTURE_ENVIRONMENT"],
         db_timeout=raw["KEEL_DB_TIMEOUT"],
         sqlite_synchronous=raw["KEEL_SQLITE_SYNCHRONOUS"],
+        sync=raw["KEEL_SYNC"],
         raw=raw,
     )

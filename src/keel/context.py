@@ -8,31 +8,85 @@ from __future__ import annotations
 
 import atexit
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from keel.config import Settings, load_settings
 from keel.data._service import DataService
-from keel.stores.artifacts import ArtifactStore, open_artifact_store
+from keel.stores.artifacts import ArtifactStore, SyncMode, open_artifact_store
 from keel.stores.metadata import MetadataStore
 from keel.stores.metadata._datasets import DatasetCatalog
-from keel.tracking import TrackingService
+
+if TYPE_CHECKING:
+    from keel.models import ModelService
+    from keel.registry import RegistryService
+    from keel.tracking import TrackingService
 
 __all__ = ["Context", "build_context", "get_context", "reset_context"]
 
 
 @dataclass
 class Context:
-    """The wired-up services of one process."""
+    """The wired-up services of one process.
+
+    The tracking service is built on first use: importing it loads numpy, which a
+    ``keel data`` command never needs.
+    """
 
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
-    tracking: TrackingService
     data: DataService
+    _tracking: TrackingService | None = field(default=None, repr=False)
+    _models: ModelService | None = field(default=None, repr=False)
+    _registry: RegistryService | None = field(default=None, repr=False)
+    _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def tracking(self) -> TrackingService:
+        """The tracking service over this context's stores."""
+        if self._tracking is None:
+            with self._lock:
+                if self._tracking is None:
+                    from keel.tracking import TrackingService
+
+                    self._tracking = TrackingService(
+                        self.metadata,
+                        self.artifacts,
+                        flush_interval=self.settings.flush_interval,
+                        buffer_points=self.settings.buffer_points,
+                        capture_environment=self.settings.capture_environment,
+                    )
+        return self._tracking
+
+    @property
+    def models(self) -> ModelService:
+        """Model packaging and loading over this context's tracking service."""
+        if self._models is None:
+            with self._lock:
+                if self._models is None:
+                    from keel.models import ModelService
+
+                    self._models = ModelService(self.tracking)
+        return self._models
+
+    @property
+    def registry(self) -> RegistryService:
+        """The model registry over this context's metadata store."""
+        if self._registry is None:
+            with self._lock:
+                if self._registry is None:
+                    from keel.registry import ModelRegistryStore, RegistryService
+
+                    self._registry = RegistryService(
+                        ModelRegistryStore(self.metadata.engine), self.tracking
+                    )
+        return self._registry
 
     def close(self) -> None:
         try:
-            self.tracking.close()
+            if self._tracking is not None:
+                self._tracking.close()
             self.data.close()
         finally:
             self.metadata.close()
@@ -41,26 +95,23 @@ class Context:
 def build_context(settings: Settings | None = None) -> Context:
     """Open the stores named by ``settings`` and wire the services on top."""
     settings = settings or load_settings()
+    sync: SyncMode = "full" if settings.sync == "full" else "normal"
+    synchronous = settings.sqlite_synchronous
+    if sync == "full" and synchronous in ("OFF", "NORMAL"):
+        synchronous = "FULL"  # KEEL_SYNC=full: a committed version survives power loss too
     metadata = MetadataStore.open(
         settings.store_uri,
         timeout=settings.db_timeout,
-        synchronous=settings.sqlite_synchronous,
+        synchronous=synchronous,
     )
-    artifacts = open_artifact_store(settings.artifact_uri)
-    tracking = TrackingService(
-        metadata,
-        artifacts,
-        flush_interval=settings.flush_interval,
-        buffer_points=settings.buffer_points,
-        capture_environment=settings.capture_environment,
-    )
+    artifacts = open_artifact_store(settings.artifact_uri, sync=sync)
     data = DataService(
         DatasetCatalog(metadata.engine),
         artifacts,
         stat_cache=settings.home / "statcache.db",
         ignore=[settings.home],
     )
-    return Context(settings, metadata, artifacts, tracking, data)
+    return Context(settings, metadata, artifacts, data)
 
 
 _lock = threading.Lock()

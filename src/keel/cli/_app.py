@@ -7,7 +7,16 @@ from typing import Annotated
 import typer
 
 from keel._version import __version__
-from keel.cli import _config, _data, _data_quality, _demo, _experiments, _runs
+from keel.cli import (
+    _config,
+    _data,
+    _data_quality,
+    _demo,
+    _experiments,
+    _models,
+    _models_validate,
+    _runs,
+)
 
 app = typer.Typer(
     name="keel",
@@ -41,5 +50,7 @@ app.add_typer(_experiments.app, name="experiments")
 app.add_typer(_runs.app, name="runs")
 _data_quality.register(_data.app)
 app.add_typer(_data.app, name="data")
+_models_validate.register(_models.app)
+app.add_typer(_models.app, name="models")
 app.command("config")(_config.show_config)
 app.command("demo")(_demo.demo)

@@ -23,14 +23,17 @@ Metrics and start_time/end_time compare with numbers (=, !=, <, <=, >, >=); para
 tags and the other attributes with strings (=, !=, LIKE, ILIKE, IN, NOT IN); every
 key supports IS [NOT] NULL. Every fault in the text raises FilterSyntaxError with its
 position; a text over MAX_FILTER_LENGTH characters raises InvalidArgument.
+
+Other searches (the model registry's) pass their own ``Attributes``: which bare keys
+exist, which of them are numeric, and which take one of a fixed set of values.
 """
 
 from __future__ import annotations
 
 import re
 import string
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from math import isfinite
 from typing import Literal, NamedTuple, NoReturn, TypeAlias, get_args
 
@@ -42,7 +45,9 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILTER_LENGTH",
     "MAX_ORDER_KEYS",
+    "RUN_ATTRIBUTES",
     "And",
+    "Attributes",
     "Comparison",
     "Expr",
     "Kind",
@@ -116,6 +121,35 @@ _ATTRIBUTES = {name: name for name in ("status", "start_time", "end_time", "expe
 _ATTRIBUTES |= {name: name for name in _ALIASES} | {v: k for k, v in _ALIASES.items()}
 _TIME_ATTRIBUTES = frozenset({"start_time", "end_time"})
 _STATUSES = tuple(status.value for status in RunStatus)
+
+
+@dataclass(frozen=True)
+class Attributes:
+    """The bare keys a search accepts, and how their values are checked.
+
+    ``names`` maps each spelling (lower-case) to its canonical name; ``numeric`` names
+    the canonical attributes compared with finite numbers (``sample`` is shown in
+    messages); ``choices`` gives the only values a string attribute may take, matched
+    case-insensitively and returned as spelled here; ``hint`` completes the message
+    for an unknown attribute.
+    """
+
+    names: Mapping[str, str]
+    numeric: frozenset[str] = frozenset()
+    choices: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    hint: str = ""
+    sample: str = "1"
+
+
+RUN_ATTRIBUTES = Attributes(
+    names=_ATTRIBUTES,
+    numeric=_TIME_ATTRIBUTES,
+    choices={"status": _STATUSES},
+    hint="run_id (or id), run_name (or name), status, start_time, end_time, parent_id "
+    "(or parent_run_id), experiment_id, or metrics.KEY, params.KEY, tags.KEY, as in "
+    "status = 'FINISHED'",
+    sample="1700000000",
+)
 _NUMERIC_OPS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 _STRING_OPS = frozenset({"=", "!=", "LIKE", "ILIKE", "IN", "NOT IN"})
 _NULL_OPS = frozenset({"IS NULL", "IS NOT NULL"})
@@ -167,9 +201,7 @@ _MESSAGES = {
     "empty_key": "empty key: name it between the quotes, as in {word}`val loss`",
     "plain_key": "a plain key holds only letters, digits and '_-.:/'; quote other keys with "
     "backticks, as in {prefix}.`{key}`",
-    "attribute": "unknown attribute {name!r}; use one of run_id (or id), run_name (or name), "
-    "status, start_time, end_time, parent_id (or parent_run_id), experiment_id, or "
-    "metrics.KEY, params.KEY, tags.KEY, as in status = 'FINISHED'",
+    "attribute": "unknown attribute {name!r}; use one of {hint}",
     "operator": "expected a comparison operator (=, !=, <, <=, >, >=, LIKE, ILIKE, IN, NOT IN, "
     "IS) after {name!r}, got {got}; for example metrics.auc > 0.8",
     "not_like": "NOT {op} is not supported; negate the whole comparison instead, as in "
@@ -183,12 +215,11 @@ _MESSAGES = {
     "and IS NOT NULL but not {op}; for example {name} = 'abc'",
     "open_list": "expected '(' after {op}, got {got}; for example {name} {op} ('lr', 'rf')",
     "list": "expected ',' or ')' in the {op} list, got {got}; for example {name} {op} ('lr', 'rf')",
-    "finite": "{name} takes epoch seconds, a finite number; for example {name} >= 1700000000",
+    "finite": "{name} takes a finite number; for example {name} >= {sample}",
     "wants_number": "{name} compares with numbers, not strings; drop the quotes, as in "
     "{name} {op} {sample}",
     "wants_string": "{name} holds strings; quote the value, as in {name} {op} {quoted}",
-    "status": f"unknown status {{value!r}}; use one of {', '.join(_STATUSES)}, as in "
-    "status = 'FINISHED'",
+    "choice": "unknown {attr} {value!r}; use one of {choices}, as in {attr} = {example!r}",
     "null": "use IS NULL or IS NOT NULL to test for a missing value, as in {name} IS NULL",
     "backtick": "backticks quote keys, not values; quote values with single quotes, as in "
     "params.model = 'lr'",
@@ -260,13 +291,14 @@ def _scan_quoted(text: str, start: int) -> tuple[str, int]:
 class _Parser:
     """Recursive descent over the tokens of one filter or order_by item."""
 
-    def __init__(self, text: str, what: str) -> None:
+    def __init__(self, text: str, what: str, attributes: Attributes = RUN_ATTRIBUTES) -> None:
         if len(text) > MAX_FILTER_LENGTH:
             raise InvalidArgument(
                 f"the {what} is {len(text)} characters long, over the limit of "
                 f"{MAX_FILTER_LENGTH}; shorten it or split the search in two"
             )
         self.text = text
+        self.attributes = attributes
         self.tokens = _tokenize(text)
         self.index = self.depth = self.count = 0
 
@@ -333,16 +365,17 @@ class _Parser:
         key = self.parse_key("comparison")
         op_token = self.peek()
         op = self.parse_operator(key)
-        if op not in _NULL_OPS and _numeric(key) and op not in _NUMERIC_OPS:
-            self.fail(op_token, "numeric_op", name=key.name, op=op, sample=_sample(key))
-        if op not in _NULL_OPS and not _numeric(key) and op not in _STRING_OPS:
+        numeric = self.numeric(key)
+        if op not in _NULL_OPS and numeric and op not in _NUMERIC_OPS:
+            self.fail(op_token, "numeric_op", name=key.name, op=op, sample=self.sample(key))
+        if op not in _NULL_OPS and not numeric and op not in _STRING_OPS:
             self.fail(op_token, "string_op", name=key.name, op=op)
         value: float | str | tuple[str, ...] | None = None
         if op in ("IN", "NOT IN"):
             value = self.parse_list(key, op)
         elif op not in _NULL_OPS:
             token = self.advance()
-            value = self.number(token, key, op) if _numeric(key) else self.string(token, key, op)
+            value = self.number(token, key, op) if numeric else self.string(token, key, op)
         return Comparison(key.kind, key.key, op, value)
 
     def parse_key(self, expected: str) -> _Key:
@@ -375,9 +408,9 @@ class _Parser:
         return _Key(kind, key, name)
 
     def attribute(self, token: _Token, name: str) -> str:
-        canonical = _ATTRIBUTES.get(name.lower())
+        canonical = self.attributes.names.get(name.lower())
         if canonical is None:
-            self.fail(token, "attribute", name=name)
+            self.fail(token, "attribute", name=name, hint=self.attributes.hint)
         return canonical
 
     def parse_operator(self, key: _Key) -> str:
@@ -418,19 +451,28 @@ class _Parser:
         if token.kind == "word" and _NUMBER.fullmatch(token.text):
             value = float(token.text)
             if key.kind == "attribute" and not isfinite(value):
-                self.fail(token, "finite", name=key.name)
+                self.fail(token, "finite", name=key.name, sample=self.sample(key))
             return value
         if token.kind == "string" and token.quote != "`":
-            self.fail(token, "wants_number", name=key.name, op=op, sample=_sample(key))
+            self.fail(token, "wants_number", name=key.name, op=op, sample=self.sample(key))
         self.bad_value(token, key, op)
 
     def string(self, token: _Token, key: _Key, op: str) -> str:
         if token.kind == "string" and token.quote != "`":
             value = token.value
-            if key.kind == "attribute" and key.key == "status" and op not in ("LIKE", "ILIKE"):
-                value = value.upper()
-                if value not in _STATUSES:
-                    self.fail(token, "status", value=token.value)
+            choices = self.attributes.choices.get(key.key) if key.kind == "attribute" else None
+            if choices is not None and op not in ("LIKE", "ILIKE"):
+                found = [c for c in choices if c.lower() == value.lower()]
+                if not found:
+                    self.fail(
+                        token,
+                        "choice",
+                        attr=key.key,
+                        value=token.value,
+                        choices=", ".join(choices),
+                        example=choices[0],
+                    )
+                value = found[0]
             return value
         if token.kind == "word" and _NUMBER.fullmatch(token.text):
             quoted = f"('{token.text}')" if op in ("IN", "NOT IN") else f"'{token.text}'"
@@ -441,6 +483,14 @@ class _Parser:
         if _is_word(token, "null"):
             self.fail(token, "null", name=key.name)
         self.fail(token, "backtick" if token.kind == "string" else "value", op=op)
+
+    def numeric(self, key: _Key) -> bool:
+        return key.kind == "metric" or (
+            key.kind == "attribute" and key.key in self.attributes.numeric
+        )
+
+    def sample(self, key: _Key) -> str:
+        return self.attributes.sample if key.kind == "attribute" else "0.8"
 
     def parse_order_key(self) -> OrderKey:
         if self.peek().kind == "end":
@@ -459,14 +509,6 @@ def _is_word(token: _Token, *words: str) -> bool:
     return token.kind == "word" and token.text.lower() in words
 
 
-def _numeric(key: _Key) -> bool:
-    return key.kind == "metric" or (key.kind == "attribute" and key.key in _TIME_ATTRIBUTES)
-
-
-def _sample(key: _Key) -> str:
-    return "1700000000" if key.kind == "attribute" else "0.8"
-
-
 def _join(cls: type[And] | type[Or], clauses: list[Expr]) -> Expr:
     if len(clauses) == 1:
         return clauses[0]
@@ -479,13 +521,16 @@ def _join(cls: type[And] | type[Or], clauses: list[Expr]) -> Expr:
     return cls(tuple(flat))
 
 
-def parse_filter(text: str | None) -> Expr | None:
-    """The tree of a search filter; None when ``text`` is None, empty or blank (match all)."""
+def parse_filter(text: str | None, attributes: Attributes = RUN_ATTRIBUTES) -> Expr | None:
+    """The tree of a search filter; None when ``text`` is None, empty or blank (match all).
+
+    ``attributes`` names the bare keys the search accepts (by default a run's).
+    """
     if text is None:
         return None
     if not isinstance(text, str):
         raise InvalidArgument(f"a filter must be a string, got {type(text).__name__}")
-    return _Parser(text, "filter").parse_filter()
+    return _Parser(text, "filter", attributes).parse_filter()
 
 
 def parse_order_by(items: Sequence[str] | None) -> tuple[OrderKey, ...]:

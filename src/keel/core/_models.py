@@ -25,6 +25,7 @@ GATE_TAG = "keel.gate"
 EVALUATION_ARTIFACT = "evaluation/report.json"
 GATE_ARTIFACT = "evaluation/gate.json"
 DESCRIPTOR = "keel-model.json"
+DESCRIPTOR_VERSION = 1
 
 _MODEL_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _ALIAS_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]{0,63}$")
@@ -67,6 +68,42 @@ class ModelSignature:
     inputs: tuple[ColumnSpec, ...]
     outputs: tuple[ColumnSpec, ...] = ()
     classes: tuple[Any, ...] | None = None  # classifier labels, in predict_proba order
+    input_kind: str = "dataframe"  # what the model was fitted on: "dataframe" or "ndarray"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "inputs": [_column_to_dict(c) for c in self.inputs],
+            "outputs": [_column_to_dict(c) for c in self.outputs],
+            "classes": None if self.classes is None else list(self.classes),
+            "input_kind": self.input_kind,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelSignature:
+        classes = data.get("classes")
+        return cls(
+            inputs=tuple(_column_from_dict(c) for c in data.get("inputs", ())),
+            outputs=tuple(_column_from_dict(c) for c in data.get("outputs", ())),
+            classes=None if classes is None else tuple(classes),
+            input_kind=str(data.get("input_kind", "dataframe")),
+        )
+
+
+def _column_to_dict(column: ColumnSpec) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": column.name, "type": column.type, "nullable": column.nullable}
+    if column.categories is not None:
+        out["categories"] = list(column.categories)
+    return out
+
+
+def _column_from_dict(data: Mapping[str, Any]) -> ColumnSpec:
+    categories = data.get("categories")
+    return ColumnSpec(
+        name=str(data["name"]),
+        type=str(data["type"]),
+        nullable=bool(data.get("nullable", False)),
+        categories=None if categories is None else tuple(str(c) for c in categories),
+    )
 
 
 @dataclass(frozen=True)
@@ -81,10 +118,68 @@ class ModelInfo:
     requirements: tuple[str, ...]
     files: Mapping[str, str] = field(default_factory=dict)  # artifact name -> digest
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    trusted_types: tuple[str, ...] = ()  # skops types trusted at save time, passed at load
+    model_class: str = ""  # e.g. "sklearn.pipeline.Pipeline"
+    python_version: str = ""
+    library_versions: Mapping[str, str] = field(default_factory=dict)  # distribution -> version
+    created_at: float = 0.0
 
     @property
     def uri(self) -> str:
         return f"runs:/{self.run_id}/{self.artifact_path}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored as ``<artifact_path>/keel-model.json``."""
+        return {
+            "format_version": DESCRIPTOR_VERSION,
+            "run_id": self.run_id,
+            "artifact_path": self.artifact_path,
+            "flavor": self.flavor,
+            "format": self.format,
+            "model_class": self.model_class,
+            "signature": None if self.signature is None else self.signature.to_dict(),
+            "requirements": list(self.requirements),
+            "files": dict(self.files),
+            "trusted_types": list(self.trusted_types),
+            "python_version": self.python_version,
+            "library_versions": dict(self.library_versions),
+            "created_at": self.created_at,
+            "metadata": dict(self.metadata),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
+        """Read a descriptor; raise ``InvalidArgument`` if it is not one this version reads."""
+        version = data.get("format_version")
+        if version != DESCRIPTOR_VERSION:
+            raise InvalidArgument(
+                f"model descriptor format_version {version!r} is not supported (this Keel "
+                f"reads {DESCRIPTOR_VERSION}); load it with the Keel version that logged it"
+            )
+        try:
+            signature = data.get("signature")
+            return cls(
+                run_id=str(data["run_id"]),
+                artifact_path=str(data["artifact_path"]),
+                flavor=str(data["flavor"]),
+                format=str(data["format"]),
+                signature=None if signature is None else ModelSignature.from_dict(signature),
+                requirements=tuple(str(r) for r in data.get("requirements", ())),
+                files={str(k): str(v) for k, v in data.get("files", {}).items()},
+                metadata=dict(data.get("metadata", {})),
+                trusted_types=tuple(str(t) for t in data.get("trusted_types", ())),
+                model_class=str(data.get("model_class", "")),
+                python_version=str(data.get("python_version", "")),
+                library_versions={
+                    str(k): str(v) for k, v in data.get("library_versions", {}).items()
+                },
+                created_at=float(data.get("created_at", 0.0)),
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as error:
+            raise InvalidArgument(
+                f"model descriptor is malformed ({type(error).__name__}: {error}); "
+                "log the model again"
+            ) from None
 
 
 @dataclass(frozen=True)

@@ -8,18 +8,20 @@ no version behind and no new object visible (see docs/adr/0007-data-versioning.m
 
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.core._data import DatasetRef, DatasetVersion, ManifestEntry, validate_dataset_name
 from keel.core._data import validate_dataset_tag as _validate_tag
-from keel.data._manifest import ScannedFile, decode_manifest, encode_manifest, scan
+from keel.data._manifest import ScannedFile, decode_manifest, manifest_bytes, scan
 from keel.data._restore import load_frame, restore, tabular_format
 from keel.data._statcache import StatCache, now_ns
 from keel.errors import InvalidArgument
@@ -153,14 +155,16 @@ class DataService:
         parent_ids = [self._version_id(p) for p in parents]
         source = Path(path).expanduser()
         scan_started = now_ns()
-        kind, files = scan(source, self.ignore)
-        root = source.resolve() if kind == "directory" else source.absolute()
-        cached = self.stat_cache.lookup(root, files)
-        if all(d is not None for d in cached) and not parent_ids:
-            known = [
-                ManifestEntry(f.relpath, f.size, d) for f, d in zip(files, cached, strict=True) if d
-            ]
-            digest = _digest(encode_manifest(kind, known))
+        with _no_cycle_collection():  # tens of thousands of tuples, none of them cyclic
+            kind, files = scan(source, self.ignore)
+            root = source.resolve() if kind == "directory" else source.absolute()
+            cached = self.stat_cache.lookup(root, files)
+            unchanged = None not in cached and not parent_ids
+            if unchanged:
+                # Nothing changed on disk: only the manifest digest is needed, no object.
+                rows = [(f.relpath, f.size, d) for f, d in zip(files, cached, strict=True) if d]
+                digest = _digest(manifest_bytes(kind, rows))
+        if unchanged:
             latest = self._latest_if(name, digest)
             if latest is not None:
                 return AddResult(latest, False, len(files), 0, 0, time.perf_counter() - started)
@@ -171,7 +175,7 @@ class DataService:
                 ManifestEntry(f.relpath, ref.size, ref.digest)
                 for f, ref in zip(files, staged.refs, strict=True)
             ]
-            manifest = encode_manifest(kind, entries)
+            manifest = manifest_bytes(kind, [(e.path, e.size, e.digest) for e in entries])
             digest = _digest(manifest)
             latest = None if parent_ids else self._latest_if(name, digest)
             schema, profile = (None, None) if latest else self._describe(kind, files)
@@ -241,19 +245,17 @@ class DataService:
         self, kind: str, files: Sequence[ScannedFile]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Schema and profile of tabular content, when a profiler is installed."""
+        tabular = [f for f in files if tabular_format(f.relpath) is not None]
+        if not tabular or len(tabular) > MAX_PROFILED_FILES:
+            return None, None  # before importing the profiler: it loads numpy
         profile_file = self._profiler()
         if profile_file is None:
             return None, None
-        tabular = [f for f in files if tabular_format(f.relpath) is not None]
         if kind == "file":
-            if not tabular:
-                return None, None
             described = profile_file(Path(files[0].path))
             if described is None:
                 return None, None
             return described.get("schema"), described.get("profile")
-        if not tabular or len(tabular) > MAX_PROFILED_FILES:
-            return None, None
         schemas: dict[str, Any] = {}
         profiles: dict[str, Any] = {}
         for f in tabular:
@@ -363,6 +365,18 @@ class DataService:
 
     def _version_id(self, parent: DatasetVersion | str) -> str:
         return self.get_version(parent).id
+
+
+@contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Pause the cyclic garbage collector (it would rescan every new tuple many times)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def _digest(data: bytes) -> str:

@@ -98,15 +98,10 @@ class StatCache:
         except sqlite3.Error as error:
             log.warning("stat cache %s unreadable (%s); hashing every file", self.path, error)
             return [None] * len(files)
-        known = {row[0]: row[1:] for row in rows}
-        result: list[str | None] = []
-        for f in files:
-            row = known.get(f.path)
-            if row is not None and row[:5] == (f.size, f.mtime_ns, f.ctime_ns, f.inode, f.device):
-                result.append(row[5])
-            else:
-                result.append(None)
-        return result
+        known = {row[0]: row for row in rows}
+        missing = (None,) * 7
+        # (size, mtime, ctime, inode, device) are fields 2..6 of a ScannedFile, 1..5 of a row
+        return [row[6] if (row := known.get(f[1], missing))[1:6] == f[2:7] else None for f in files]
 
     def store(self, entries: Iterable[tuple[ScannedFile, str]], scan_started_ns: int) -> None:
         """Remember digests of files that were not racily clean at ``scan_started_ns``."""

@@ -11,6 +11,7 @@ import pytest
 import keel
 from keel.data import DataService
 from keel.errors import Conflict, InvalidArgument, NotFound
+from keel.stores.artifacts._packs import decode_index
 
 
 @pytest.fixture
@@ -33,7 +34,18 @@ def _old(root: Path) -> None:
 
 
 def _objects(home: Path) -> set[str]:
-    return {p.name for p in (home / "artifacts" / "objects").rglob("*") if p.is_file()}
+    """Digests of every visible object: loose files and entries of pack indexes."""
+    loose = {
+        p.parent.name + p.name
+        for p in (home / "artifacts" / "objects").rglob("*")
+        if p.is_file() and not p.name.startswith(".tmp-")
+    }
+    packed = {
+        raw.hex()
+        for index in (home / "artifacts" / "packs").glob("*.idx")
+        for raw, _, _ in decode_index(index.read_bytes())
+    }
+    return loose | packed
 
 
 def test_add_directory_then_unchanged_readd_keeps_the_version(
@@ -249,7 +261,7 @@ def test_unreadable_file_leaves_no_version_and_no_object(
     finally:
         (root / "f150").chmod(0o644)
     assert _objects(keel_home) == before
-    assert not list((keel_home / "artifacts" / "objects").rglob(".tmp-*"))
+    assert not list((keel_home / "artifacts").rglob(".tmp-*"))
     with pytest.raises(NotFound, match="no dataset 'x'"):
         data.list_versions("x")
 

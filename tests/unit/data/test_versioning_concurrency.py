@@ -15,6 +15,7 @@ import pytest
 from keel.data import DataService
 from keel.errors import InvalidArgument, NotFound
 from keel.stores.artifacts import LocalArtifactStore
+from keel.stores.artifacts._packs import decode_index
 from keel.stores.metadata import MetadataStore
 from keel.stores.metadata._datasets import DatasetCatalog
 
@@ -73,8 +74,19 @@ def _service(tmp_path: Path, **kwargs: Any) -> tuple[DataService, MetadataStore]
     return service, store
 
 
-def _visible_objects(root: Path) -> list[Path]:
-    return [p for p in (root / "artifacts" / "objects").rglob("*") if p.is_file()]
+def _visible_objects(root: Path) -> list[str]:
+    """Digests of committed objects: loose files and the entries of pack indexes."""
+    loose = [
+        p.parent.name + p.name
+        for p in (root / "artifacts" / "objects").rglob("*")
+        if p.is_file() and not p.name.startswith(".tmp-")
+    ]
+    packed = [
+        raw.hex()
+        for index in (root / "artifacts" / "packs").glob("*.idx")
+        for raw, _, _ in decode_index(index.read_bytes())
+    ]
+    return loose + packed
 
 
 def test_failure_after_hashing_leaves_no_version_and_no_object(tmp_path: Path) -> None:
@@ -91,6 +103,8 @@ def test_failure_after_hashing_leaves_no_version_and_no_object(tmp_path: Path) -
         with pytest.raises(InvalidArgument, match=r"table\.csv is not valid CSV"):
             service.add(data, "ds")
         assert _visible_objects(tmp_path) == []
+        assert list((tmp_path / "artifacts").rglob("*.pack")) == []
+        assert list((tmp_path / "artifacts").rglob(".tmp-*")) == []
         with pytest.raises(NotFound):
             service.list_versions("ds")
     finally:
@@ -125,10 +139,8 @@ def test_killed_add_leaves_no_version(tmp_path: Path) -> None:
         with pytest.raises(NotFound, match="no dataset 'big'"):
             service.list_versions("big")
         # Nothing visible but complete objects: every object matches its digest.
-        for path in _visible_objects(home):
-            if not path.name.startswith(".tmp-"):
-                digest = path.parent.name + path.name
-                assert service.artifacts.get_bytes(digest)
+        for digest in _visible_objects(home):
+            assert service.artifacts.get_bytes(digest)
         # and the same add now succeeds
         assert service.add(data, "big").version == 1
     finally:

@@ -9,7 +9,13 @@ every read is checked against the digest.
 
 from __future__ import annotations
 
-from keel.stores.artifacts._base import ArtifactRef, ArtifactStore, TemporaryObject, validate_digest
+from keel.stores.artifacts._base import (
+    ArtifactRef,
+    ArtifactStore,
+    SyncMode,
+    TemporaryObject,
+    validate_digest,
+)
 from keel.stores.artifacts._bulk import SourceFile, StagedFiles, clone_file
 from keel.stores.artifacts._fsspec import FsspecArtifactStore
 from keel.stores.artifacts._local import LocalArtifactStore
@@ -29,6 +35,7 @@ __all__ = [
     "SourceFile",
     "StagedFiles",
     "StoreFactory",
+    "SyncMode",
     "TemporaryObject",
     "clone_file",
     "open_artifact_store",

@@ -24,7 +24,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 import blake3
 
@@ -33,7 +33,25 @@ from keel.errors import Conflict, IntegrityError, InvalidArgument, NotFound, Una
 if TYPE_CHECKING:
     from keel.stores.artifacts._bulk import SourceFile, StagedFiles
 
-__all__ = ["CHUNK_SIZE", "ArtifactRef", "ArtifactStore", "TemporaryObject", "validate_digest"]
+__all__ = [
+    "CHUNK_SIZE",
+    "SYNC_MODES",
+    "ArtifactRef",
+    "ArtifactStore",
+    "SyncMode",
+    "TemporaryObject",
+    "validate_digest",
+]
+
+SyncMode = Literal["normal", "full"]
+"""How hard a local store pushes writes to disk (``KEEL_SYNC``; docs/adr/0010).
+
+``normal``: objects appear atomically (temporary file + rename) and survive a crash of
+the process; the OS writes the data back, and every read verifies the digest, so a
+power cut can at worst make an object fail verification, never return wrong bytes.
+``full``: objects and their directories are fsynced before they are visible.
+"""
+SYNC_MODES: tuple[SyncMode, ...] = ("normal", "full")
 
 CHUNK_SIZE = 4 * 1024 * 1024
 """Bytes read or written per step when streaming: memory stays bounded by this."""

@@ -1,12 +1,26 @@
-"""Storing many files at once: hash in parallel, stage, make durable in a batch, publish.
+"""Storing many files at once: stage every new object out of sight, then publish them.
 
-``stage_files`` hashes and writes every new object to a temporary file in a thread
-pool (BLAKE3 and file I/O release the GIL) without an fsync each; ``commit`` then
-fsyncs the staged files in parallel, renames them into place and fsyncs each touched
-shard directory once. An object therefore only ever becomes visible once its bytes
-are durable, yet the cost of durability is paid in one parallel batch instead of one
-synchronous round trip per file. ``discard`` (or any error before ``commit``) removes
-every staged file, so a failed batch leaves the object namespace unchanged.
+``stage_files`` reads each file once and writes new content to temporary files that
+no reader can see (docs/adr/0010-data-durability-and-packs.md):
+
+- files under ``PACK_THRESHOLD`` (64 KiB) are read on the calling thread with one
+  ``read``, hashed with one BLAKE3 call and appended to a temporary pack file
+  (``_packs.py``): no file is created per object (threads only add GIL hand-offs at
+  this size);
+- files up to 1 MiB are read, hashed and written to a temporary object;
+- larger files go to a thread pool: each is copied into its temporary object
+  kernel-side (reflink, else ``copy_file_range``) while BLAKE3, on its own threads,
+  hashes the *copy* a chunk behind. The digest is that of the bytes stored, so a
+  source modified during the add yields a consistent snapshot, never an object whose
+  content differs from its name.
+
+``commit`` publishes. With sync ``normal`` it renames everything into place: objects
+appear atomically and survive a crash of the process; the OS writes the data back and
+every read verifies the digest. With ``full`` it first makes every staged file durable
+(one ``syncfs`` for 64 or more files, else parallel ``fsync``), then renames and
+fsyncs each touched directory (the packs directory once between a pack and its
+index). ``discard`` (or any error before ``commit``) removes every staged file, so a
+failed batch leaves the object namespace unchanged.
 """
 
 from __future__ import annotations
@@ -15,15 +29,18 @@ import contextlib
 import ctypes
 import errno
 import fcntl
+import mmap
 import os
+import queue
 import stat
 import sys
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import blake3
 
@@ -31,16 +48,26 @@ from keel.errors import Conflict, InvalidArgument, NotFound
 from keel.stores.artifacts._base import (
     CHUNK_SIZE,
     ArtifactRef,
-    new_hasher,
+    SyncMode,
     temporary_name,
     validate_digest,
 )
+from keel.stores.artifacts._packs import PACK_THRESHOLD, PackIndex, PackWriter, SealedPack
 
-__all__ = ["SourceFile", "StagedFiles", "clone_file", "default_workers", "parallel_map"]
+__all__ = [
+    "SourceFile",
+    "StagedFiles",
+    "clone_file",
+    "copy_and_hash",
+    "default_workers",
+    "parallel_map",
+]
 
-_SMALL = 1024 * 1024
+_SMALL = 1024 * 1024  # below: read into memory; at or above: kernel copy, then hash
+_COPY_STEP = 64 * 1024 * 1024  # bytes copied per copy_file_range; hashing trails by one
 _WRITE_BITS = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 _FICLONE = 0x40049409  # linux/fs.h: _IOW(0x94, 9, int)
+_SYNCFS_THRESHOLD = 64
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -77,36 +104,66 @@ class StagedFiles:
     """Objects hashed and written to temporary files, not yet visible in the store."""
 
     refs: list[ArtifactRef]
-    _pending: list[tuple[Path, Path]] = field(default_factory=list)
+    _pending: list[tuple[str, str]] = field(default_factory=list)  # (temporary, final)
+    _packs: list[SealedPack] = field(default_factory=list)
+    _packed: int = 0
+    _packs_directory: str = ""
+    _sync: SyncMode = "normal"
     _workers: int = 8
     _done: bool = False
 
     @property
     def new_objects(self) -> int:
-        """How many objects this batch adds to the store."""
-        return len(self._pending)
+        """How many objects this batch adds to the store (loose and packed)."""
+        return len(self._pending) + self._packed
 
     def commit(self) -> None:
-        """Make every staged object durable, then visible under its digest."""
+        """Publish every staged object (durable first when sync is ``full``)."""
         if self._done:
             return
-        if len(self._pending) >= _SYNCFS_THRESHOLD and _syncfs(self._pending[0][0].parent):
-            pass  # one flush of the filesystem covers every staged file
-        else:
-            parallel_map(lambda pair: _fsync_path(pair[0]), self._pending, self._workers)
-        directories: set[Path] = set()
+        try:
+            if self._sync == "full":
+                self._commit_durably()
+            else:
+                for temporary, final in self._pending:
+                    os.replace(temporary, final)
+                for pack in self._packs:
+                    pack.publish(self._packs_directory)
+        except BaseException:
+            self.discard()  # whatever was not renamed yet; published objects are complete
+            raise
+        self._done = True
+
+    def _commit_durably(self) -> None:
+        temporaries = [t for t, _ in self._pending]
+        temporaries += [p.pack_temporary for p in self._packs]
+        temporaries += [p.index_temporary for p in self._packs]
+        if not temporaries:
+            return
+        if len(temporaries) < _SYNCFS_THRESHOLD or not _syncfs(os.path.dirname(temporaries[0])):
+            parallel_map(_fsync_path, temporaries, self._workers)
+        directories: set[str] = set()
         for temporary, final in self._pending:
             os.replace(temporary, final)
-            directories.add(final.parent)
+            directories.add(os.path.dirname(final))
+        packs = self._packs_directory
+        for pack in self._packs:
+            # The pack's name must be durable before an index can point at it.
+            pack.publish(packs, between=lambda: _fsync_path(packs))
+        if self._packs:
+            directories.add(packs)
         parallel_map(_fsync_path, sorted(directories), self._workers)
-        self._done = True
 
     def discard(self) -> None:
         """Remove every staged temporary file (safe after commit: nothing is left)."""
         if self._done:
             return
-        for temporary, _ in self._pending:
-            temporary.unlink(missing_ok=True)
+        leftovers = [t for t, _ in self._pending]
+        leftovers += [p.pack_temporary for p in self._packs]
+        leftovers += [p.index_temporary for p in self._packs]
+        for temporary in leftovers:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
         self._done = True
 
     def __enter__(self) -> StagedFiles:
@@ -124,101 +181,167 @@ class StagedFiles:
             self.discard()
 
 
-def stage_local(objects: Path, files: Sequence[SourceFile], workers: int) -> StagedFiles:
-    """Hash ``files`` and stage the new ones under ``objects`` (see the module docstring).
+_Staged = tuple[ArtifactRef, "tuple[str, str] | None"]
 
-    Small files are staged on this thread: per-file cost is a handful of system calls
-    and threads only add GIL hand-offs (measured: 1 thread beats 8 on 4 KiB files).
-    Large files go to the pool, each also hashed on BLAKE3's own threads.
-    """
-    created: list[str] = []  # list.append is atomic: workers record their temporaries
-    base = os.fspath(objects)
-    for shard in range(256):
-        os.makedirs(os.path.join(base, f"{shard:02x}"), exist_ok=True)
 
-    def stage(source: SourceFile) -> tuple[ArtifactRef, str | None, str]:
-        return _stage_one(base, source, created)
+class _Stager:
+    """One ``stage_local`` call: what is stored, what this batch added, what it created."""
 
-    try:
-        large = [i for i, f in enumerate(files) if f.size >= _SMALL]
-        staged: list[tuple[ArtifactRef, str | None, str] | None] = [None] * len(files)
-        for index, result in zip(
-            large, parallel_map(stage, [files[i] for i in large], workers), strict=True
-        ):
-            staged[index] = result
-        for index, source in enumerate(files):
-            if staged[index] is None:
-                staged[index] = stage(source)
-    except BaseException:
-        for leftover in created:
+    def __init__(self, objects: Path, packs: PackIndex) -> None:
+        self.objects = os.fspath(objects)
+        self.packs = packs
+        self.created: list[str] = []  # list.append is atomic: pool threads record here
+        self.batch: set[str] = set()  # digests this batch already holds
+        self.writer = PackWriter(os.fspath(packs.directory), self.created)
+
+    def stored(self, digest: str) -> bool:
+        return (
+            digest in self.batch
+            or self.packs.get(digest, refresh=False) is not None
+            or os.path.isfile(_object_path(self.objects, digest))
+        )
+
+    def small(self, source: SourceFile) -> _Staged:
+        """Read, hash and pack (or write) a file expected to be under 1 MiB."""
+        if source.digest is not None:
+            validate_digest(source.digest)
+            if self.stored(source.digest):
+                return ArtifactRef(source.digest, source.size), None
+        path = os.fspath(source.path)
+        with _reading(path):
+            descriptor = os.open(path, os.O_RDONLY)
+            try:
+                data = _read_small(descriptor, source.size)
+            finally:
+                os.close(descriptor)
+        if data is None:  # it grew past 1 MiB since the scan
+            return self.large(source)
+        digest = blake3.blake3(data).hexdigest()
+        _check_known(source, digest)
+        ref = ArtifactRef(digest, len(data))
+        if self.stored(digest):
+            return ref, None
+        self.batch.add(digest)
+        if len(data) < PACK_THRESHOLD:
+            self.writer.add(digest, data)
+            return ref, None
+        final = _object_path(self.objects, digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        temporary = f"{self.objects}/{temporary_name()}"
+        self.created.append(temporary)
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(descriptor, view) :]
+        finally:
+            os.close(descriptor)
+        return ref, (temporary, final)
+
+    def large(self, source: SourceFile) -> _Staged:
+        """Copy kernel-side into a temporary object, hashing the copy."""
+        if source.digest is not None:
+            validate_digest(source.digest)
+            if self.stored(source.digest):
+                return ArtifactRef(source.digest, source.size), None
+        path = os.fspath(source.path)
+        temporary = f"{self.objects}/{temporary_name()}"
+        self.created.append(temporary)
+        with _reading(path):
+            digest, size = copy_and_hash(path, temporary)
+        _check_known(source, digest)
+        ref = ArtifactRef(digest, size)
+        if self.stored(digest):
+            os.unlink(temporary)
+            return ref, None
+        os.chmod(temporary, stat.S_IMODE(os.stat(temporary).st_mode) & ~_WRITE_BITS)
+        final = _object_path(self.objects, digest)
+        os.makedirs(os.path.dirname(final), exist_ok=True)
+        return ref, (temporary, final)
+
+    def remove_created(self) -> None:
+        self.writer.abandon()
+        for leftover in self.created:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(leftover)
+
+
+def stage_local(
+    objects: Path,
+    packs: PackIndex,
+    files: Sequence[SourceFile],
+    *,
+    workers: int,
+    sync: SyncMode,
+) -> StagedFiles:
+    """Hash ``files`` and stage the new ones (see the module docstring)."""
+    stager = _Stager(objects, packs)
+    packs.refresh()  # once: lookups below answer from memory
+    staged: list[_Staged | None] = [None] * len(files)
+    large = [i for i, f in enumerate(files) if f.size >= _SMALL]
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(large)))) as pool:
+            futures: list[tuple[int, Future[_Staged]]] = [
+                (i, pool.submit(stager.large, files[i])) for i in large
+            ]
+            try:
+                for index, source in enumerate(files):
+                    if source.size < _SMALL:
+                        staged[index] = stager.small(source)
+            except BaseException:
+                for _, future in futures:
+                    future.cancel()
+                raise
+            for index, future in futures:
+                staged[index] = future.result()
+        sealed = stager.writer.seal()
+    except BaseException:
+        stager.remove_created()
         raise
-    pending: list[tuple[Path, Path]] = []
+    pending: list[tuple[str, str]] = []
     seen: set[str] = set()
     refs: list[ArtifactRef] = []
     for item in staged:
         assert item is not None
-        ref, temporary, final = item
+        ref, move = item
         refs.append(ref)
-        if temporary is None:
+        if move is None:
             continue
-        if final in seen:  # the same content twice in one batch
-            os.unlink(temporary)
+        if move[1] in seen:  # the same large content twice in one batch
+            os.unlink(move[0])
             continue
-        seen.add(final)
-        pending.append((Path(temporary), Path(final)))
-    return StagedFiles(refs, pending, workers)
+        seen.add(move[1])
+        pending.append(move)
+    return StagedFiles(
+        refs,
+        pending,
+        sealed,
+        _packed=sum(p.count for p in sealed),
+        _packs_directory=os.fspath(packs.directory),
+        _sync=sync,
+        _workers=workers,
+    )
 
 
-def _object_path(objects: str, digest: str) -> str:
-    return f"{objects}/{digest[:2]}/{digest[2:]}"
+def _read_small(descriptor: int, hint: int) -> bytes | None:
+    """The file's bytes when under 1 MiB, else None; one ``read`` when ``hint`` is right."""
+    data = os.read(descriptor, hint + 1)
+    if len(data) <= hint:
+        return data  # a short read of a regular file is its end
+    parts = [data]
+    total = len(data)
+    while chunk := os.read(descriptor, CHUNK_SIZE):
+        total += len(chunk)
+        if total >= _SMALL:
+            return None
+        parts.append(chunk)
+    return b"".join(parts)
 
 
-def _stage_one(
-    objects: str, source: SourceFile, created: list[str]
-) -> tuple[ArtifactRef, str | None, str]:
-    if source.digest is not None:
-        validate_digest(source.digest)
-        final = _object_path(objects, source.digest)
-        if os.path.isfile(final):
-            return ArtifactRef(source.digest, source.size), None, final
-    path = os.fspath(source.path)
+@contextlib.contextmanager
+def _reading(path: str) -> Iterator[None]:
     try:
-        if source.size < _SMALL:
-            with open(path, "rb", buffering=0) as stream:
-                data = stream.read()
-            digest = blake3.blake3(data).hexdigest()
-            final = _object_path(objects, digest)
-            _check_known(source, digest)
-            if os.path.isfile(final):
-                return ArtifactRef(digest, len(data)), None, final
-            temporary = _temporary(final)
-            created.append(temporary)
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o444)
-            try:
-                view = memoryview(data)
-                while view:
-                    view = view[os.write(descriptor, view) :]
-            finally:
-                os.close(descriptor)
-            return ArtifactRef(digest, len(data)), temporary, final
-        digest = _hash_path(Path(path), source.size)
-        _check_known(source, digest)
-        final = _object_path(objects, digest)
-        if os.path.isfile(final):
-            return ArtifactRef(digest, source.size), None, final
-        temporary = _temporary(final)
-        created.append(temporary)
-        clone_file(Path(path), Path(temporary))
-        os.chmod(temporary, stat.S_IMODE(os.stat(temporary).st_mode) & ~_WRITE_BITS)
-        if _hash_path(Path(temporary), source.size) != digest:
-            os.unlink(temporary)
-            raise Conflict(
-                f"{path} changed while it was being stored; "
-                "add it again once nothing is writing to it"
-            )
-        return ArtifactRef(digest, source.size), temporary, final
+        yield
     except FileNotFoundError:
         raise NotFound(
             f"{path} disappeared while it was being added; "
@@ -233,6 +356,10 @@ def _stage_one(
         raise InvalidArgument(f"{path} is a directory, not a file") from None
 
 
+def _object_path(objects: str, digest: str) -> str:
+    return f"{objects}/{digest[:2]}/{digest[2:]}"
+
+
 def _check_known(source: SourceFile, digest: str) -> None:
     if source.digest is not None and source.digest != digest:
         raise Conflict(
@@ -241,18 +368,107 @@ def _check_known(source: SourceFile, digest: str) -> None:
         )
 
 
-def _temporary(final: str) -> str:
-    return f"{final[: final.rindex('/')]}/{temporary_name()}"
+def copy_and_hash(source: str, dest: str, *, step: int = _COPY_STEP) -> tuple[str, int]:
+    """Copy ``source`` to the new file ``dest`` kernel-side; the BLAKE3 digest and size of the copy.
+
+    Reflink where the filesystem shares blocks, else ``copy_file_range`` in 64 MiB steps
+    with the previous step hashed (memory-mapped, on BLAKE3's threads) meanwhile, else
+    a stream that hashes what it writes. Memory-mapping is safe here: ``dest`` is our
+    own new file and nobody else truncates it.
+    """
+    hasher = blake3.blake3(max_threads=blake3.blake3.AUTO)
+    with open(source, "rb", buffering=0) as src:
+        out = os.open(dest, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            if _reflink(src.fileno(), out):
+                size = os.fstat(out).st_size
+                _hash_range(hasher, out, 0, size)
+            else:
+                copied = _copy_range_hashing(src.fileno(), out, hasher, step)
+                size = copied if copied is not None else _stream_hashing(src, out, hasher)
+        finally:
+            os.close(out)
+    return str(hasher.hexdigest()), size
 
 
-def _hash_path(path: Path, size: int) -> str:
-    hasher = new_hasher(size)
+def _reflink(source: int, dest: int) -> bool:
+    try:
+        fcntl.ioctl(dest, _FICLONE, source)
+    except OSError as error:
+        if error.errno not in _NO_REFLINK:
+            raise
+        return False
+    return True
+
+
+def _copy_range_hashing(source: int, dest: int, hasher: Any, step: int) -> int | None:
+    """Copy with ``copy_file_range``, hashing behind; None if the kernel cannot."""
+    size = os.fstat(source).st_size
+    try:
+        first = os.copy_file_range(source, dest, min(step, size)) if size else 0
+    except OSError as error:
+        if error.errno not in _NO_COPY_RANGE:
+            raise
+        return None
+    ranges: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+    failures: list[BaseException] = []
+
+    def hash_behind() -> None:
+        while (item := ranges.get()) is not None:
+            if not failures:
+                try:
+                    _hash_range(hasher, dest, *item)
+                except BaseException as error:  # re-raised on the copying thread
+                    failures.append(error)
+
+    worker = threading.Thread(target=hash_behind, name="keel-hash", daemon=True)
+    worker.start()
+    done = first
+    try:
+        if first:
+            ranges.put((0, first))
+        while first and done < size and not failures:
+            count = os.copy_file_range(source, dest, min(step, size - done))
+            if count == 0:
+                break  # the source shrank: the copy is what was there
+            ranges.put((done, done + count))
+            done += count
+    finally:
+        ranges.put(None)
+        worker.join()
+    if failures:
+        raise failures[0]
+    return done
+
+
+def _hash_range(hasher: Any, descriptor: int, start: int, end: int) -> None:
+    if end <= start:
+        return
+    base = start - start % mmap.ALLOCATIONGRANULARITY
+    with mmap.mmap(descriptor, end - base, offset=base, access=mmap.ACCESS_READ) as mapped:
+        view = memoryview(mapped)
+        part = view[start - base :]
+        try:
+            hasher.update(part)
+        finally:
+            part.release()
+            view.release()
+
+
+def _stream_hashing(source: Any, dest: int, hasher: Any) -> int:
+    source.seek(0)
+    os.lseek(dest, 0, os.SEEK_SET)
+    os.ftruncate(dest, 0)
     buffer = bytearray(CHUNK_SIZE)
     view = memoryview(buffer)
-    with path.open("rb", buffering=0) as stream:
-        while count := stream.readinto(buffer):
-            hasher.update(view[:count])
-    return str(hasher.hexdigest())
+    total = 0
+    while count := source.readinto(buffer):
+        chunk = view[:count]
+        hasher.update(chunk)
+        while chunk:
+            chunk = chunk[os.write(dest, chunk) :]
+        total += count
+    return total
 
 
 def clone_file(source: Path, dest: Path) -> str:
@@ -261,12 +477,8 @@ def clone_file(source: Path, dest: Path) -> str:
     Returns which method worked (``reflink``, ``copy_file_range`` or ``stream``).
     """
     with source.open("rb", buffering=0) as src, dest.open("xb", buffering=0) as out:
-        try:
-            fcntl.ioctl(out.fileno(), _FICLONE, src.fileno())
+        if _reflink(src.fileno(), out.fileno()):
             return "reflink"
-        except OSError as error:
-            if error.errno not in _NO_REFLINK:
-                raise
         size = os.fstat(src.fileno()).st_size
         try:
             copied = 0
@@ -292,10 +504,7 @@ _NO_REFLINK = {errno.EOPNOTSUPP, errno.ENOTTY, errno.EXDEV, errno.EINVAL, errno.
 _NO_COPY_RANGE = {errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP, errno.EBADF}
 
 
-_SYNCFS_THRESHOLD = 64
-
-
-def _syncfs(directory: Path) -> bool:
+def _syncfs(directory: str) -> bool:
     """Flush the whole filesystem holding ``directory`` (Linux ``syncfs``); False if absent."""
     if not sys.platform.startswith("linux"):
         return False
@@ -311,7 +520,7 @@ def _syncfs(directory: Path) -> bool:
         os.close(descriptor)
 
 
-def _fsync_path(path: Path) -> None:
+def _fsync_path(path: str) -> None:
     descriptor = os.open(path, os.O_RDONLY)
     try:
         os.fsync(descriptor)

@@ -4,6 +4,9 @@ Resolution order for ``scheme://...``: schemes registered in-process (``file`` i
 in), then the ``keel.artifact_stores`` entry point of that name (loaded on first use; a
 plugin that fails to load is logged and skipped), then any fsspec protocol. A bare
 absolute path means a local store.
+
+``sync`` (``KEEL_SYNC``) applies to the built-in local store; other back-ends decide
+their own durability (an object store's upload is durable once it completes).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from collections.abc import Callable
 from urllib.parse import unquote, urlsplit
 
 from keel.errors import InvalidArgument
-from keel.stores.artifacts._base import ArtifactStore
+from keel.stores.artifacts._base import ArtifactStore, SyncMode
 from keel.stores.artifacts._fsspec import FsspecArtifactStore
 from keel.stores.artifacts._local import LocalArtifactStore
 
@@ -53,7 +56,7 @@ def register_scheme(scheme: str, factory: StoreFactory) -> None:
         _factories[scheme] = factory
 
 
-def open_artifact_store(uri: str) -> ArtifactStore:
+def open_artifact_store(uri: str, *, sync: SyncMode = "normal") -> ArtifactStore:
     """Open the artifact store at ``uri`` (``file:///abs``, ``/abs``, ``s3://bucket/p``...)."""
     if not isinstance(uri, str) or not uri.strip():
         raise InvalidArgument(
@@ -67,8 +70,11 @@ def open_artifact_store(uri: str) -> ArtifactStore:
                 f"artifact store location {uri!r} is neither a URI nor an absolute path; "
                 "pass an absolute path or a URI such as 'file:///data/keel'"
             )
-        return LocalArtifactStore(uri)
-    return _factory(match.group(1).lower())(uri)
+        return LocalArtifactStore(uri, sync=sync)
+    factory = _factory(match.group(1).lower())
+    if factory is _open_file_uri:
+        return _open_file_uri(uri, sync=sync)
+    return factory(uri)
 
 
 def _factory(scheme: str) -> StoreFactory:
@@ -108,7 +114,7 @@ def _load_plugin(scheme: str) -> StoreFactory | None:
     return None
 
 
-def _open_file_uri(uri: str) -> ArtifactStore:
+def _open_file_uri(uri: str, *, sync: SyncMode = "normal") -> ArtifactStore:
     """``file:///abs/path`` (or ``file://localhost/abs/path``) as a local store."""
     parts = urlsplit(uri)
     if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
@@ -122,7 +128,7 @@ def _open_file_uri(uri: str) -> ArtifactStore:
         raise InvalidArgument(
             f"artifact store URI {uri!r} has no absolute path; use file:///absolute/path"
         )
-    return LocalArtifactStore(path, uri=uri)
+    return LocalArtifactStore(path, uri=uri, sync=sync)
 
 
 _factories["file"] = _open_file_uri

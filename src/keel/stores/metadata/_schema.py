@@ -206,3 +206,99 @@ run_inputs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Index(None, "version_id"),
 )
+
+# model registry (docs/adr/0013-model-registry.md) --------------------------------------
+
+registered_models = sa.Table(
+    "registered_models",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(128), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.Float, nullable=False),
+    # The highest version number handed out: bumped under the row's write lock, so
+    # numbers are gapless and never reused (as datasets.latest_version).
+    sa.Column("latest_version", sa.Integer, nullable=False, server_default="0"),
+)
+
+model_versions = sa.Table(
+    "model_versions",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("run_id", ID, sa.ForeignKey("runs.id"), nullable=False),
+    sa.Column("source", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False, server_default="active"),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    # The run's keel.gate tag when the version was registered or last promoted.
+    sa.Column("gate", sa.String(16), nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.UniqueConstraint("model_id", "version"),
+    sa.Index(None, "run_id"),
+)
+
+model_version_tags = sa.Table(
+    "model_version_tags",
+    metadata,
+    sa.Column(
+        "version_id",
+        ID,
+        sa.ForeignKey("model_versions.id", ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("key", KEY, primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Index(None, "key", "version_id"),
+)
+
+model_aliases = sa.Table(
+    "model_aliases",
+    metadata,
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), primary_key=True
+    ),
+    sa.Column("alias", sa.String(64), primary_key=True),
+    sa.Column(
+        "version_id", ID, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index(None, "version_id"),
+)
+
+model_alias_history = sa.Table(
+    "model_alias_history",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column(
+        "model_id", ID, sa.ForeignKey("registered_models.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # "set", "rollback", "delete"
+    sa.Column("from_version", sa.Integer, nullable=True),
+    sa.Column("to_version", sa.Integer, nullable=True),
+    sa.Column("actor", sa.String(256), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("override", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index(None, "model_id", "alias"),
+)
+
+model_approvals = sa.Table(
+    "model_approvals",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column(
+        "version_id", ID, sa.ForeignKey("model_versions.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("alias", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "approval" or "override"
+    sa.Column("approver", sa.String(256), nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("gate", sa.String(16), nullable=True),  # the gate state when approved
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Index(None, "version_id"),
+)

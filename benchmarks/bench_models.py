@@ -1,0 +1,173 @@
+"""Model package benchmarks, Keel against MLflow on the same machine in the same run.
+
+    python benchmarks/bench_models.py [--repeats 3]
+
+- ``log_model``: a fresh process fits PEERS.md's pipeline (StandardScaler +
+  LogisticRegression on ``load_breast_cancer``) and times the first ``log_model`` call
+  (cold: it pays the lazy imports of the serialiser) and a second one (warm), with
+  ``input_example=X.iloc[:5]`` on both sides.
+- fresh-process load: wall time of a new interpreter that imports the library, loads the
+  model logged above and predicts one row (``mlflow.pyfunc.load_model`` + ``predict``).
+
+Runs alternate Keel and MLflow (K M K M ...); the table quotes medians. The registry's
+``register_model`` is not included yet (it lands separately): the log figure is
+``log_model`` alone. Run with ``child`` as the first argument to act as the Keel side.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from _harness import alternate, append_results, markdown_table, median  # noqa: E402
+from _peer_env import child_env, ensure_mlflow, package_version, run_in  # noqa: E402
+
+MLFLOW_SCRIPT = HERE / "peers" / "mlflow_models.py"
+THIS = Path(__file__).resolve()
+
+KEEL_LOAD = """
+import json, sys
+import pandas as pd
+from keel.context import get_context
+from keel.models import ModelService
+model = ModelService(get_context().tracking).load_model(sys.argv[1])
+print(json.dumps({"prediction": int(model.predict(pd.DataFrame([json.loads(sys.argv[2])]))[0])}))
+"""
+
+MLFLOW_LOAD = """
+import json, sys
+import mlflow.pyfunc, pandas as pd
+mlflow.set_tracking_uri(sys.argv[3])
+model = mlflow.pyfunc.load_model(sys.argv[1])
+print(json.dumps({"prediction": int(model.predict(pd.DataFrame([json.loads(sys.argv[2])]))[0])}))
+"""
+
+
+def child_log(directory: str) -> None:
+    """The Keel side of the log measurement (runs in a fresh process)."""
+    os.environ["KEEL_HOME"] = directory
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from keel.context import get_context
+    from keel.models import ModelService
+
+    X, y = load_breast_cancer(return_X_y=True, as_frame=True)
+    model = Pipeline([("s", StandardScaler()), ("m", LogisticRegression(max_iter=5000))]).fit(X, y)
+    tracking = get_context().tracking
+    service = ModelService(tracking)
+    run = tracking.create_run("models")
+    times = []
+    for name in ("model", "model2"):
+        t = time.perf_counter()
+        info = service.log_model(run.id, model, name, input_example=X.iloc[:5])
+        times.append(time.perf_counter() - t)
+        if name == "model":
+            uri = info.uri
+    tracking.end_run(run.id)
+    row = X.iloc[:1].to_dict("records")[0]
+    print(json.dumps({"first_s": times[0], "second_s": times[1], "uri": uri, "row": row}))
+
+
+def _wall(cmd: list[str], env: dict[str, str]) -> float:
+    t = time.perf_counter()
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if out.returncode != 0:
+        raise RuntimeError(f"{cmd[:3]} failed:\n{out.stderr[-2000:]}")
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    mlflow_py = ensure_mlflow()
+    mlflow_version = package_version(mlflow_py, "mlflow")
+    keel_py = sys.executable
+    keel_dirs: list[str] = []
+    mlflow_dirs: list[str] = []
+
+    def keel_log() -> dict[str, Any]:
+        d = tempfile.mkdtemp(prefix="bench-models-keel-")
+        keel_dirs.append(d)
+        return run_in(keel_py, THIS, "child", d, env={"KEEL_HOME": d})
+
+    def mlflow_log() -> dict[str, Any]:
+        d = tempfile.mkdtemp(prefix="bench-models-mlflow-")
+        mlflow_dirs.append(d)
+        return run_in(mlflow_py, MLFLOW_SCRIPT, "log", d)
+
+    ks, ms = alternate(keel_log, mlflow_log, args.repeats)
+    k_first, m_first = median([r["first_s"] for r in ks]), median([r["first_s"] for r in ms])
+    k_second, m_second = median([r["second_s"] for r in ks]), median([r["second_s"] for r in ms])
+
+    k_env = child_env(None, {"KEEL_HOME": keel_dirs[0]})
+    m_env = child_env(Path(mlflow_py))
+    k_cmd = [keel_py, "-c", KEEL_LOAD, ks[0]["uri"], json.dumps(ks[0]["row"])]
+    store = f"sqlite:///{Path(mlflow_dirs[0]) / 'mlflow.db'}"
+    m_cmd = [str(mlflow_py), "-c", MLFLOW_LOAD, ms[0]["uri"], json.dumps(ms[0]["row"]), store]
+    _wall(k_cmd, k_env), _wall(m_cmd, m_env)  # warm the page cache once, untimed
+    kl, ml = alternate(lambda: _wall(k_cmd, k_env), lambda: _wall(m_cmd, m_env), args.repeats)
+    k_load, m_load = median(kl), median(ml)
+
+    rows = [
+        [
+            "log_model, first call in a process (cold)",
+            f"{k_first:.3f} s",
+            f"{m_first:.3f} s",
+            f"{m_first / k_first:.1f}x",
+            ">= 20x (with register_model)",
+        ],
+        [
+            "log_model, second call (warm)",
+            f"{k_second:.3f} s",
+            f"{m_second:.3f} s",
+            f"{m_second / k_second:.1f}x",
+            "",
+        ],
+        [
+            "fresh process: import + load_model + first predict",
+            f"{k_load:.3f} s",
+            f"{m_load:.3f} s",
+            f"{m_load / k_load:.1f}x",
+            ">= 4x",
+        ],
+    ]
+    for row in rows:
+        print(" | ".join(row))
+    notes = (
+        "Medians of alternating runs (K M K M ...). log_model is timed inside a process that "
+        "already fitted the model (scikit-learn imported); the cold call includes importing "
+        "the serialiser (skops for Keel; MLflow's own lazy imports and its pip-requirement "
+        "inference). `register_model` is not included yet (the registry lands separately). "
+        "The load row is the wall time of a new interpreter, start to exit; Keel loads "
+        "through `ModelService` (`keel.load_model` is wired by the public API). Another "
+        "benchmark may have been running on the machine: both sides share the same load."
+    )
+    append_results(
+        "Models",
+        markdown_table(["measurement", "Keel", "MLflow", "speed-up", "target"], rows),
+        "python benchmarks/bench_models.py --repeats " + str(args.repeats),
+        peer_version=f"MLflow {mlflow_version}",
+        notes=notes,
+    )
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["child"]:
+        child_log(sys.argv[2])
+    else:
+        main()
