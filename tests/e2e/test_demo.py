@@ -60,10 +60,18 @@ def test_demo_trains_and_tracks_the_grid(tmp_path: Path) -> None:
         assert child["status"] == "FINISHED"
         assert child["params"]["model"] == result["family"]
         assert child["metrics"]["auc"] == result["auc"]
-        assert child["tags"] == {"family": result["family"]}
+        expected_tags = {"family": result["family"]}
+        if result["run_id"] == summary["best"]["run_id"]:
+            expected_tags["keel.gate"] = "passed" if summary["gate_passed"] else "failed"
+        assert child["tags"] == expected_tags
 
-    shown = _keel(home, "runs", "show", runs[0]["run_id"])
-    assert [a["name"] for a in shown["artifacts"]] == ["features.json"]
+    for result in runs:
+        shown = _keel(home, "runs", "show", result["run_id"])
+        names = {a["name"] for a in shown["artifacts"]}
+        assert {"features.json", "model/keel-model.json"} <= names
+        assert ("evaluation/report.json" in names) == (
+            result["run_id"] == summary["best"]["run_id"]
+        )
 
 
 def test_demo_versions_validates_and_splits_its_data(tmp_path: Path) -> None:
@@ -95,3 +103,27 @@ def test_demo_versions_validates_and_splits_its_data(tmp_path: Path) -> None:
     again = _keel(home, "demo", "--rows", "3000")
     assert again["dataset"] == "credit@v1"
     assert again["splits"] == summary["splits"]
+
+
+def test_demo_gates_registers_and_promotes_its_best_model(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    summary = _keel(home, "demo", "--rows", "4000")
+
+    assert summary["model"] == "credit-approval"
+    assert summary["model_version"] == 1
+    assert summary["gate_passed"] is summary["champion"]
+    assert 0.5 < summary["test_auc"] <= 1.0
+    for key in ("evaluation_report", "model_card"):
+        assert Path(summary[key]).is_file()
+
+    shown = _keel(home, "models", "show", "credit-approval/1")
+    text = json.dumps(shown)
+    assert summary["best"]["run_id"] in text
+    if summary["champion"]:
+        assert "champion" in text
+    best_run = _keel(home, "runs", "show", summary["best"]["run_id"])
+    assert best_run["tags"]["keel.gate"] == ("passed" if summary["gate_passed"] else "failed")
+    artifact_names = {a["name"] for a in best_run["artifacts"]}
+    assert {"model/keel-model.json", "evaluation/report.json", "evaluation/gate.json"} <= (
+        artifact_names
+    )

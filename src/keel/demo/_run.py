@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import itertools
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel import _fluent as keel
 from keel import _fluent_data as keel_data
+from keel import _fluent_models as keel_models
 from keel.context import get_context
 from keel.data._schema import Schema
 from keel.data._validate import validate
 from keel.demo._world import CATEGORICAL, NUMERIC, TARGET, generate_credit_data
+from keel.evaluation import Gate
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
     from sklearn.pipeline import Pipeline
 
     from keel.core._data import DatasetVersion
@@ -85,6 +89,72 @@ def _splits(parts: SplitResult) -> list[tuple[DatasetVersion, pd.DataFrame]]:
     return [(v, frame) for k, v in parts.versions.items() if (frame := frames[k]) is not None]
 
 
+GATE = """\
+metric: auc
+rules:
+  - auc >= 0.75
+  - min(recall by gender) >= 0.70
+  - demographic_parity_difference <= 0.10
+beat_baseline: true
+champion_tolerance: 0.01
+"""
+MODEL = "credit-approval"
+
+
+def _release(
+    best: dict[str, Any], parts: SplitResult, home: Path, console: Console
+) -> dict[str, Any]:
+    """Evaluate the best model on the test split per slice, gate it, register, promote."""
+    from rich.table import Table
+    from rich.text import Text
+
+    tracking = get_context().tracking
+    model = keel_models.load_model(best["uri"])
+    report = keel_models.evaluate(
+        model, parts.test, TARGET, slices=["gender", "age"], bootstrap=100, log=False
+    )
+    report.log_to(tracking, best["run_id"])
+    gate = Gate.from_yaml(GATE).check(report)
+    gate.log_to(tracking, best["run_id"])
+    version = keel_models.register_model(best["uri"], MODEL, tags={"domain": "credit"})
+    reports = home / "reports"
+    report_path = report.to_html(reports / "evaluation.html")
+    card = get_context().registry.model_card(
+        MODEL,
+        version.version,
+        intended_use="Demo: ranking synthetic credit applications for manual review.",
+        limitations="Trained on synthetic data; gender carries a planted bias.",
+    )
+    card_path = reports / "model-card.html"
+    card_path.write_text(card.to_html(), encoding="utf-8")
+    table = Table(title=f"Gate for {MODEL} v{version.version}", title_justify="left")
+    for column in ("rule", "observed", "result"):
+        table.add_column(column)
+    for reason in gate.reasons:
+        verdict = {"passed": "[green]pass[/green]", "failed": "[red]FAIL[/red]"}.get(
+            reason.status, reason.status
+        )
+        observed = "" if reason.observed is None else f"{reason.observed:.4f}"
+        table.add_row(Text(reason.rule), observed, verdict)
+    console.print(table)
+    if gate.passed:
+        keel_models.set_alias(MODEL, "champion", version.version, actor="keel-demo")
+        console.print(f"[green]{MODEL} v{version.version} is champion[/green]")
+    else:
+        console.print(f"[yellow]{MODEL} v{version.version} failed its gate; not promoted[/yellow]")
+    console.print(f"evaluation:     {report_path}")
+    console.print(f"model card:     {card_path}")
+    return {
+        "model": MODEL,
+        "model_version": version.version,
+        "gate_passed": gate.passed,
+        "champion": gate.passed,
+        "test_auc": report.metrics.get("auc"),
+        "evaluation_report": str(report_path),
+        "model_card": str(card_path),
+    }
+
+
 def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str, Any]:
     """Run the demo and return its summary (also printed unless ``quiet``)."""
     from rich.console import Console
@@ -149,11 +219,14 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
                 fit_seconds = time.perf_counter() - started
                 scores = _score(model, x_test, y_test)
                 keel.log_metrics({**scores, "fit_seconds": fit_seconds})
+                package = keel_models.log_model(model, input_example=x_train.iloc[:5])
                 keel.log_dict(
                     {"numeric": NUMERIC, "categorical": CATEGORICAL, "target": TARGET},
                     "features.json",
                 )
-            results.append({"run_id": run.id, "name": name, "family": family, **scores})
+            results.append(
+                {"run_id": run.id, "name": name, "family": family, "uri": package.uri, **scores}
+            )
             progress.advance(task)
         best = max(results, key=lambda r: r["auc"])
         keel.log_metrics({"best_auc": best["auc"]})
@@ -173,6 +246,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         )
     console.print(table)
     console.print(f"best: [bold]{best['name']}[/bold] (run {best['run_id']})")
+    release = _release(best, parts, settings.home, console)
     console.print(f"data:           keel data lineage {version.ref}")
     console.print(f"validation:     {report_path}")
     console.print(f"metadata store: {settings.store_uri}")
@@ -188,6 +262,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         "validation_passed": report.passed,
         "validation_report": str(report_path),
         "leakage_passed": parts.leakage.passed,
+        **release,
         "store_uri": settings.store_uri,
         "artifact_uri": settings.artifact_uri,
     }
