@@ -119,14 +119,6 @@ def _release(
     version = keel_models.register_model(best["uri"], MODEL, tags={"domain": "credit"})
     reports = home / "reports"
     report_path = report.to_html(reports / "evaluation.html")
-    card = get_context().registry.model_card(
-        MODEL,
-        version.version,
-        intended_use="Demo: ranking synthetic credit applications for manual review.",
-        limitations="Trained on synthetic data; gender carries a planted bias.",
-    )
-    card_path = reports / "model-card.html"
-    card_path.write_text(card.to_html(), encoding="utf-8")
     table = Table(title=f"Gate for {MODEL} v{version.version}", title_justify="left")
     for column in ("rule", "observed", "result"):
         table.add_column(column)
@@ -142,6 +134,14 @@ def _release(
         console.print(f"[green]{MODEL} v{version.version} is champion[/green]")
     else:
         console.print(f"[yellow]{MODEL} v{version.version} failed its gate; not promoted[/yellow]")
+    card = get_context().registry.model_card(
+        MODEL,
+        version.version,
+        intended_use="Demo: ranking synthetic credit applications for manual review.",
+        limitations="Trained on synthetic data; gender carries a planted bias.",
+    )
+    card_path = reports / "model-card.html"
+    card_path.write_text(card.to_html(), encoding="utf-8")
     console.print(f"evaluation:     {report_path}")
     console.print(f"model card:     {card_path}")
     return {
