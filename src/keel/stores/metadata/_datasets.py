@@ -9,22 +9,18 @@ so concurrent ``add``s get consecutive numbers and a failed one leaves no gap.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import OperationalError
 
 from keel.core._data import DatasetRef, DatasetVersion
 from keel.core._ids import new_id
-from keel.errors import NotFound, Unavailable
-from keel.stores.metadata._engine import WRITE
+from keel.errors import NotFound
+from keel.stores.metadata._base import EngineStore
 from keel.stores.metadata._schema import (
     dataset_parents,
     dataset_tag_history,
@@ -85,32 +81,8 @@ class NewVersion:
     parents: Sequence[str] = ()
 
 
-class DatasetCatalog:
+class DatasetCatalog(EngineStore):
     """Datasets and their versions in the metadata store (SQLite or PostgreSQL)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(
-                f"the metadata store refused a write: {exc.orig}; if another process holds "
-                "the database, retry or raise KEEL_DB_TIMEOUT"
-            ) from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(f"the metadata store refused a read: {exc.orig}") from exc
 
     # writing ------------------------------------------------------------------------
 

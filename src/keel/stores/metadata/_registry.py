@@ -12,20 +12,16 @@ overrides to ``model_approvals``; neither is ever updated.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError
 
 from keel.core._filter import Expr
 from keel.core._ids import new_id
 from keel.core._models import GATE_TAG, ModelVersion
-from keel.errors import Conflict, NotFound, Unavailable
-from keel.stores.metadata._engine import WRITE
+from keel.errors import Conflict, NotFound
+from keel.stores.metadata._base import EngineStore
 from keel.stores.metadata._registry_search import compile_version_filter
 from keel.stores.metadata._registry_types import (
     AliasMove,
@@ -61,32 +57,8 @@ GateCheck = Callable[[str | None], str | None]
 refuse the move, or returns the approval to record with it ("approval", "override")."""
 
 
-class ModelRegistryStore:
+class ModelRegistryStore(EngineStore):
     """Registered models and their versions in the metadata store (SQLite or PostgreSQL)."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(
-                f"the metadata store refused a write: {exc.orig}; if another process holds "
-                "the database, retry or raise KEEL_DB_TIMEOUT"
-            ) from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except OperationalError as exc:
-            raise Unavailable(f"the metadata store refused a read: {exc.orig}") from exc
 
     # writing ------------------------------------------------------------------------
 

@@ -3,26 +3,22 @@
 from __future__ import annotations
 
 import math
-import sqlite3
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError as SAIntegrityError
-from sqlalchemy.exc import OperationalError
 
 from keel.core._entities import Artifact, Experiment, Run, RunStatus
 from keel.core._filter import Expr, OrderKey
 from keel.core._ids import new_id
-from keel.errors import AlreadyExists, Conflict, InvalidArgument, NotFound, Unavailable
-from keel.stores.metadata._engine import WRITE, create_engine
+from keel.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
+from keel.stores.metadata._base import EngineStore
+from keel.stores.metadata._engine import create_engine
 from keel.stores.metadata._schema import (
     artifacts,
     environments,
@@ -67,13 +63,8 @@ class RunPage:
     runs: list[Run]
 
 
-class MetadataStore:
+class MetadataStore(EngineStore):
     """Experiments, runs, params, tags, metrics and artifact names behind one engine."""
-
-    def __init__(self, engine: Engine) -> None:
-        self.engine = engine
-        self.dialect = engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
 
     @classmethod
     def open(cls, uri: str, *, timeout: float = 30.0, synchronous: str = "NORMAL") -> MetadataStore:
@@ -82,28 +73,6 @@ class MetadataStore:
 
     def close(self) -> None:
         self.engine.dispose()
-
-    @contextmanager
-    def _write(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
-                yield conn
-        except (OperationalError, sqlite3.OperationalError) as exc:
-            reason = getattr(exc, "orig", exc)
-            raise Unavailable(
-                f"the metadata store refused a write: {reason}; if another process holds "
-                "the database, retry or raise KEEL_DB_TIMEOUT"
-            ) from exc
-
-    @contextmanager
-    def _read(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.connect() as conn:
-                yield conn
-        except (OperationalError, sqlite3.OperationalError) as exc:
-            raise Unavailable(
-                f"the metadata store refused a read: {getattr(exc, 'orig', exc)}"
-            ) from exc
 
     # experiments -------------------------------------------------------------------
 

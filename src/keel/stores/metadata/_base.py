@@ -1,0 +1,50 @@
+"""What every table group of the metadata store shares: the engine and its transactions."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError
+
+from keel.errors import Unavailable
+from keel.stores.metadata._engine import WRITE
+
+
+class EngineStore:
+    """A group of tables over one engine, with Keel's read and write transactions.
+
+    Writes start with ``BEGIN IMMEDIATE`` on SQLite (the ``WRITE`` option); a database
+    that stays locked past the timeout, or a server that cannot be reached, becomes
+    ``Unavailable`` whether SQLAlchemy or the sqlite3 driver raised it.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.dialect = engine.dialect.name
+        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    @contextmanager
+    def _write(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect().execution_options(**{WRITE: True}) as conn, conn.begin():
+                yield conn
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            reason = getattr(exc, "orig", exc)
+            raise Unavailable(
+                f"the metadata store refused a write: {reason}; if another process holds "
+                "the database, retry or raise KEEL_DB_TIMEOUT"
+            ) from exc
+
+    @contextmanager
+    def _read(self) -> Iterator[sa.Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except (OperationalError, sqlite3.OperationalError) as exc:
+            reason = getattr(exc, "orig", exc)
+            raise Unavailable(f"the metadata store refused a read: {reason}") from exc
