@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +78,41 @@ def test_bad_input_is_a_clear_error(app: typer.Typer, tmp_path: Path) -> None:
     )
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"]["code"] == "INVALID_ARGUMENT"
+
+
+def _keel(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env["KEEL_HOME"] = str(home)
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("keel")), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_validate_dataset_versions_by_reference(parquet: Path, tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    assert _keel(home, "data", "add", str(parquet), "--name", "train").returncode == 0
+    shifted = tmp_path / "shifted.parquet"
+    frame = pd.read_parquet(parquet)
+    frame["x"] = frame["x"] + 3.0
+    frame.to_parquet(shifted)
+    assert _keel(home, "data", "add", str(shifted), "--name", "train").returncode == 0
+
+    same = _keel(home, "data", "validate", "train@v1", "--reference", "train@v1", "--json")
+    assert same.returncode == 0, same.stderr
+    assert json.loads(same.stdout)["passed"] is True
+
+    drifted = _keel(home, "data", "validate", "train@v2", "--reference", "train@v1", "--json")
+    assert drifted.returncode == 1
+    failed = [r for r in json.loads(drifted.stdout)["results"] if not r["passed"]]
+    assert any(r.get("column") == "x" for r in failed)
+    assert "Traceback" not in drifted.stderr
+
+    missing = _keel(home, "data", "validate", "train@v9")
+    assert missing.returncode == 1
+    assert "train" in missing.stderr
+    assert "Traceback" not in missing.stderr

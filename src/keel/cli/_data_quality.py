@@ -8,7 +8,6 @@ file, a saved profile (``.json``), or a dataset reference whose stored profile i
 from __future__ import annotations
 
 import json
-import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,19 +44,7 @@ def resolve_target(text: str) -> Iterator[Path]:
         return
     from keel.context import get_context
 
-    service = get_context().data
-    with tempfile.TemporaryDirectory(prefix="keel-validate-") as scratch:
-        restored = service.get(text, Path(scratch) / "data")
-        if restored.is_dir():
-            from keel.data._read import detect_format
-
-            tabular = [p for p in sorted(restored.rglob("*")) if p.is_file() and detect_format(p)]
-            if len(tabular) != 1:
-                raise InvalidArgument(
-                    f"{text} holds {len(tabular)} tabular files; validate one file at a time "
-                    f"(restore them with `keel data get {text} -o DIR`)"
-                )
-            restored = tabular[0]
+    with get_context().data.tabular_file(text) as restored:
         yield restored
 
 
@@ -83,21 +70,7 @@ def resolve_reference(text: str) -> Mapping[str, Any]:
         return described
     from keel.context import get_context
 
-    version = get_context().data.get_version(text)
-    profile = version.profile
-    if not profile:
-        raise InvalidArgument(
-            f"{version.ref} has no stored profile (it is not tabular); give a data file "
-            "as --reference"
-        )
-    files = profile.get("files")
-    if isinstance(files, Mapping):
-        if len(files) != 1:
-            raise InvalidArgument(
-                f"{version.ref} holds {len(files)} tabular files; give one file as --reference"
-            )
-        return dict(next(iter(files.values())))
-    return dict(profile)
+    return get_context().data.profile_of(text)
 
 
 def validate_command(

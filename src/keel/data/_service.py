@@ -292,6 +292,44 @@ class DataService:
         version = self.get_version(ref)
         return decode_manifest(self.artifacts.get_bytes(version.digest), version.digest)[1]
 
+    @contextmanager
+    def tabular_file(self, ref: str | DatasetRef | DatasetVersion) -> Iterator[Path]:
+        """A scratch copy of the one tabular file of a version, removed afterwards."""
+        from keel.data._read import detect_format
+
+        with tempfile.TemporaryDirectory(prefix="keel-data-") as scratch:
+            restored = self.get(ref, Path(scratch) / "data")
+            if restored.is_dir():
+                tabular = [
+                    p for p in sorted(restored.rglob("*")) if p.is_file() and detect_format(p)
+                ]
+                if len(tabular) != 1:
+                    raise InvalidArgument(
+                        f"{ref} holds {len(tabular)} tabular files; use one file at a time "
+                        f"(restore them with `keel data get {ref} -o DIR`)"
+                    )
+                restored = tabular[0]
+            yield restored
+
+    def profile_of(self, ref: str | DatasetRef | DatasetVersion) -> dict[str, Any]:
+        """The stored profile of a version's one tabular file (a monitoring reference)."""
+        version = self.get_version(ref)
+        profile = version.profile
+        if not profile:
+            raise InvalidArgument(
+                f"{version.ref} has no stored profile (it is not tabular); give a data file "
+                "as the reference"
+            )
+        files = profile.get("files")
+        if isinstance(files, Mapping):
+            if len(files) != 1:
+                raise InvalidArgument(
+                    f"{version.ref} holds {len(files)} tabular files; give one file as the "
+                    "reference"
+                )
+            return dict(next(iter(files.values())))
+        return dict(profile)
+
     def get(
         self, ref: str | DatasetRef | DatasetVersion, dest: str | Path, *, force: bool = False
     ) -> Path:
