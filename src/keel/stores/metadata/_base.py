@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
+from keel.core._ids import new_id
 from keel.errors import Unavailable
 from keel.stores.metadata._engine import WRITE
 
@@ -48,3 +50,21 @@ class EngineStore:
         except (OperationalError, sqlite3.OperationalError) as exc:
             reason = getattr(exc, "orig", exc)
             raise Unavailable(f"the metadata store refused a read: {reason}") from exc
+
+    def _lock_counter(self, conn: sa.Connection, table: sa.Table, name: str) -> tuple[str, int]:
+        """``(id, latest_version)`` of the row called ``name``, created if missing and
+        locked for this transaction, so the next version number is gapless.
+
+        SQLite's write transactions already hold the database lock (``BEGIN IMMEDIATE``);
+        PostgreSQL locks the row with ``SELECT ... FOR UPDATE``.
+        """
+        conn.execute(
+            self._insert(table)
+            .values(id=new_id(), name=name, created_at=time.time(), latest_version=0)
+            .on_conflict_do_nothing(index_elements=["name"])
+        )
+        query = sa.select(table.c.id, table.c.latest_version).where(table.c.name == name)
+        if self.dialect == "postgresql":
+            query = query.with_for_update()
+        row_id, latest = conn.execute(query).one()
+        return row_id, latest

@@ -94,17 +94,7 @@ class DatasetCatalog(EngineStore):
         """
         now = time.time()
         with self._write() as conn:
-            conn.execute(
-                self._insert(datasets)
-                .values(id=new_id(), name=name, created_at=now, latest_version=0)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            query = sa.select(datasets.c.id, datasets.c.latest_version).where(
-                datasets.c.name == name
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()
-            dataset_id, latest = conn.execute(query).one()
+            dataset_id, latest = self._lock_counter(conn, datasets, name)
             if latest:
                 row = conn.execute(
                     _versions_query().where(

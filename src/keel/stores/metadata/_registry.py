@@ -75,17 +75,7 @@ class ModelRegistryStore(EngineStore):
         """Register the next version of ``name`` (created on first use), gaplessly."""
         now = time.time()
         with self._write() as conn:
-            conn.execute(
-                self._insert(registered_models)
-                .values(id=new_id(), name=name, created_at=now, latest_version=0)
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            query = sa.select(registered_models.c.id, registered_models.c.latest_version).where(
-                registered_models.c.name == name
-            )
-            if self.dialect == "postgresql":
-                query = query.with_for_update()
-            model_id, latest = conn.execute(query).one()
+            model_id, latest = self._lock_counter(conn, registered_models, name)
             number = latest + 1
             version_id = new_id()
             conn.execute(
