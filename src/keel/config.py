@@ -146,6 +146,70 @@ KEEL_SYNC: Setting[str] = Setting(
     "the digest), full also fsyncs objects and makes SQLite synchronous=FULL (slower).",
 )
 
+KEEL_PREDICTION_LOG_DIR: Setting[str] = Setting(
+    "KEEL_PREDICTION_LOG_DIR",
+    str,
+    "",
+    "Directory of served deployments' prediction logs. Default: $KEEL_HOME/predictions.",
+)
+KEEL_SERVE_MAX_ROWS: Setting[int] = Setting(
+    "KEEL_SERVE_MAX_ROWS",
+    _parse_positive_int,
+    10_000,
+    "Rows one prediction request may carry; more is refused with 413.",
+)
+KEEL_SERVE_MAX_BODY_BYTES: Setting[int] = Setting(
+    "KEEL_SERVE_MAX_BODY_BYTES",
+    _parse_positive_int,
+    16 * 1024 * 1024,
+    "Bytes one request body may hold; more is refused with 413 before it is read.",
+)
+KEEL_SERVE_MAX_BATCH_ROWS: Setting[int] = Setting(
+    "KEEL_SERVE_MAX_BATCH_ROWS",
+    _parse_positive_int,
+    1024,
+    "Rows the micro-batcher groups into one predict call at most.",
+)
+
+
+def _parse_wait_ms(raw: str) -> float:
+    value = float(raw)
+    if not (0 <= value <= 1000 and math.isfinite(value)):
+        raise ValueError(f"expected milliseconds between 0 and 1000, got {raw!r}")
+    return value
+
+
+KEEL_SERVE_MAX_WAIT_MS: Setting[float] = Setting(
+    "KEEL_SERVE_MAX_WAIT_MS",
+    _parse_wait_ms,
+    2.0,
+    "Milliseconds the micro-batcher may wait for requests already arriving (0: never).",
+)
+KEEL_SERVE_POLL_INTERVAL: Setting[float] = Setting(
+    "KEEL_SERVE_POLL_INTERVAL",
+    _parse_positive_float,
+    1.0,
+    "Seconds between a server's checks for moved aliases and deployment policy changes.",
+)
+KEEL_SERVE_TARGET: Setting[str] = Setting(
+    "KEEL_SERVE_TARGET",
+    str,
+    "",
+    "What a serving worker serves (set by `keel serve`): a model URI or deployment:NAME.",
+)
+KEEL_SERVE_ALLOW_PICKLE: Setting[bool] = Setting(
+    "KEEL_SERVE_ALLOW_PICKLE",
+    _parse_bool,
+    False,
+    "Let a server load pickle-format model packages (they run code when loaded).",
+)
+KEEL_SERVE_LOG: Setting[bool] = Setting(
+    "KEEL_SERVE_LOG",
+    _parse_bool,
+    True,
+    "Append every served prediction to the deployment's prediction log.",
+)
+
 SETTINGS: tuple[Setting[Any], ...] = (
     KEEL_HOME,
     KEEL_STORE_URI,
@@ -158,6 +222,15 @@ SETTINGS: tuple[Setting[Any], ...] = (
     KEEL_DB_TIMEOUT,
     KEEL_SQLITE_SYNCHRONOUS,
     KEEL_SYNC,
+    KEEL_PREDICTION_LOG_DIR,
+    KEEL_SERVE_MAX_ROWS,
+    KEEL_SERVE_MAX_BODY_BYTES,
+    KEEL_SERVE_MAX_BATCH_ROWS,
+    KEEL_SERVE_MAX_WAIT_MS,
+    KEEL_SERVE_POLL_INTERVAL,
+    KEEL_SERVE_TARGET,
+    KEEL_SERVE_ALLOW_PICKLE,
+    KEEL_SERVE_LOG,
 )
 
 
@@ -176,6 +249,15 @@ class Settings:
     db_timeout: float
     sqlite_synchronous: str
     sync: str
+    prediction_log_dir: Path = Path(".keel/predictions")
+    serve_max_rows: int = 10_000
+    serve_max_body_bytes: int = 16 * 1024 * 1024
+    serve_max_batch_rows: int = 1024
+    serve_max_wait_ms: float = 2.0
+    serve_poll_interval: float = 1.0
+    serve_target: str = ""
+    serve_allow_pickle: bool = False
+    serve_log: bool = True
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
 
@@ -198,5 +280,18 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         db_timeout=raw["KEEL_DB_TIMEOUT"],
         sqlite_synchronous=raw["KEEL_SQLITE_SYNCHRONOUS"],
         sync=raw["KEEL_SYNC"],
+        prediction_log_dir=(
+            Path(raw["KEEL_PREDICTION_LOG_DIR"]).expanduser().resolve()
+            if raw["KEEL_PREDICTION_LOG_DIR"]
+            else home / "predictions"
+        ),
+        serve_max_rows=raw["KEEL_SERVE_MAX_ROWS"],
+        serve_max_body_bytes=raw["KEEL_SERVE_MAX_BODY_BYTES"],
+        serve_max_batch_rows=raw["KEEL_SERVE_MAX_BATCH_ROWS"],
+        serve_max_wait_ms=raw["KEEL_SERVE_MAX_WAIT_MS"],
+        serve_poll_interval=raw["KEEL_SERVE_POLL_INTERVAL"],
+        serve_target=raw["KEEL_SERVE_TARGET"],
+        serve_allow_pickle=raw["KEEL_SERVE_ALLOW_PICKLE"],
+        serve_log=raw["KEEL_SERVE_LOG"],
         raw=raw,
     )

@@ -4,7 +4,10 @@
 
     KeelError                      code              HTTP
     ├── InvalidArgument            INVALID_ARGUMENT  400
-    │   └── FilterSyntaxError      INVALID_FILTER    400
+    │   ├── FilterSyntaxError      INVALID_FILTER    400
+    │   ├── MalformedRequest       MALFORMED_REQUEST 400
+    │   ├── InvalidInput           INVALID_INPUT     422
+    │   └── PayloadTooLarge        TOO_LARGE         413
     ├── NotFound                   NOT_FOUND         404
     ├── AlreadyExists              ALREADY_EXISTS    409
     ├── Conflict                   CONFLICT          409
@@ -31,8 +34,11 @@ __all__ = [
     "FilterSyntaxError",
     "IntegrityError",
     "InvalidArgument",
+    "InvalidInput",
     "KeelError",
+    "MalformedRequest",
     "NotFound",
+    "PayloadTooLarge",
     "PermissionDenied",
     "Unauthenticated",
     "Unavailable",
@@ -71,6 +77,24 @@ class FilterSyntaxError(InvalidArgument):
         super().__init__(f"{message} at position {position}{pointer}", position=position)
         self.position = position
         self.text = text
+
+
+class MalformedRequest(InvalidArgument):
+    """A request body that is not what the endpoint reads: not JSON, wrong shape, empty."""
+
+    code = "MALFORMED_REQUEST"
+
+
+class InvalidInput(InvalidArgument):
+    """Well-formed prediction input that breaks the model's signature (row, column, why)."""
+
+    code = "INVALID_INPUT"
+
+
+class PayloadTooLarge(InvalidArgument):
+    """A request over a size or row cap; the message names the cap and how to split."""
+
+    code = "TOO_LARGE"
 
 
 class NotFound(KeelError):
@@ -125,6 +149,9 @@ HTTP_STATUS: dict[str, int] = {
     KeelError.code: 500,
     InvalidArgument.code: 400,
     FilterSyntaxError.code: 400,
+    MalformedRequest.code: 400,
+    InvalidInput.code: 422,
+    PayloadTooLarge.code: 413,
     NotFound.code: 404,
     AlreadyExists.code: 409,
     Conflict.code: 409,

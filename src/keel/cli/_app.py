@@ -12,10 +12,12 @@ from keel.cli import (
     _data,
     _data_quality,
     _demo,
+    _deploy,
     _experiments,
     _models,
     _models_validate,
     _runs,
+    _serve,
 )
 
 app = typer.Typer(
@@ -52,5 +54,7 @@ _data_quality.register(_data.app)
 app.add_typer(_data.app, name="data")
 _models_validate.register(_models.app)
 app.add_typer(_models.app, name="models")
+app.add_typer(_deploy.app, name="deploy")
 app.command("config")(_config.show_config)
 app.command("demo")(_demo.demo)
+app.command("serve")(_serve.serve)

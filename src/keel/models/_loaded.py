@@ -60,7 +60,23 @@ class LoadedModel:
 
     def predict(self, X: Any) -> Any:
         """The model's predictions for ``X`` once it passed the signature check."""
-        data = self.prepare(X)
+        return self.predict_prepared(self.prepare(X))
+
+    def predict_proba(self, X: Any) -> Any:
+        """Class probabilities for ``X``, columns in ``signature.classes`` order."""
+        if not self.is_classifier:
+            raise self._not_classifier()
+        return self.predict_proba_prepared(self.prepare(X))
+
+    @property
+    def is_classifier(self) -> bool:
+        """Whether ``predict_proba`` gives class probabilities for this model."""
+        if self._booster:
+            return self._classes() is not None
+        return callable(getattr(self.raw, "predict_proba", None))
+
+    def predict_prepared(self, data: Any) -> Any:
+        """Predictions for input already checked and converted (see :meth:`prepare`)."""
         if self._booster:
             return self._booster_predict(data)
         if self._xgb_booster:
@@ -69,16 +85,11 @@ class LoadedModel:
             return self.raw.predict(xgboost.DMatrix(data))
         return self.raw.predict(data)
 
-    def predict_proba(self, X: Any) -> Any:
-        """Class probabilities for ``X``, columns in ``signature.classes`` order."""
+    def predict_proba_prepared(self, data: Any) -> Any:
+        """Probabilities for input already checked and converted (see :meth:`prepare`)."""
         if self._booster:
-            if self._classes() is None:
-                raise self._not_classifier()
-            return self._booster_proba(self.prepare(X))
-        method = getattr(self.raw, "predict_proba", None)
-        if not callable(method):
-            raise self._not_classifier()
-        return method(self.prepare(X))
+            return self._booster_proba(data)
+        return self.raw.predict_proba(data)
 
     # LightGBM boosters ---------------------------------------------------------------
 

@@ -1,0 +1,230 @@
+"""``keel serve``: a model or a deployment behind a REST endpoint (uvicorn workers).
+
+Options become ``KEEL_SERVE_*`` variables so that every uvicorn worker, which builds its
+app with :func:`app_from_environment`, serves the same thing with the same limits.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from keel.cli._output import errors_reported
+from keel.errors import Conflict, InvalidArgument
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from keel.config import Settings
+    from keel.context import Context
+
+__all__ = ["app_from_environment", "build_app", "serve"]
+
+DEPLOYMENT_PREFIX = "deployment:"
+
+
+def serve(
+    model: Annotated[
+        str | None,
+        typer.Argument(help="Model URI: models:/NAME@ALIAS, models:/NAME/3 or runs:/<id>/model."),
+    ] = None,
+    deployment: Annotated[
+        str | None,
+        typer.Option("--deployment", "-d", help="Serve a deployment made with `keel deploy create`."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Name for an ad-hoc model's prediction log and metrics.")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    max_rows: Annotated[int | None, typer.Option(min=1, help="Rows per request (413 above).")] = None,
+    max_body_bytes: Annotated[
+        int | None, typer.Option(min=1, help="Body bytes per request (413 above).")
+    ] = None,
+    max_batch_rows: Annotated[
+        int | None, typer.Option(min=1, help="Rows per micro-batched predict call.")
+    ] = None,
+    max_wait_ms: Annotated[
+        float | None, typer.Option(min=0, max=1000, help="Longest wait to fill a batch (ms).")
+    ] = None,
+    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    allow_pickle: Annotated[
+        bool, typer.Option("--allow-pickle", help="Allow pickle-format model packages.")
+    ] = False,
+) -> None:
+    """Serve a registered model or a deployment over HTTP (POST /predict, /invocations)."""
+    with errors_reported():
+        target = _target(model, deployment, name)
+        env = {"KEEL_SERVE_TARGET": target}
+        for key, value in (
+            ("KEEL_SERVE_MAX_ROWS", max_rows),
+            ("KEEL_SERVE_MAX_BODY_BYTES", max_body_bytes),
+            ("KEEL_SERVE_MAX_BATCH_ROWS", max_batch_rows),
+            ("KEEL_SERVE_MAX_WAIT_MS", max_wait_ms),
+        ):
+            if value is not None:
+                env[key] = str(value)
+        if no_log:
+            env["KEEL_SERVE_LOG"] = "false"
+        if allow_pickle:
+            env["KEEL_SERVE_ALLOW_PICKLE"] = "true"
+        os.environ.update(env)
+        from keel.config import load_settings
+        from keel.context import get_context
+
+        _check_target(get_context(), load_settings())  # fail here, not in every worker
+    import uvicorn
+
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="keel-metrics-")
+    typer.echo(f"serving {target} on http://{host}:{port} ({workers} worker(s)); docs at /docs")
+    uvicorn.run(
+        "keel.cli._serve:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=10,
+    )
+
+
+def _target(model: str | None, deployment: str | None, name: str | None) -> str:
+    if (model is None) == (deployment is None):
+        raise InvalidArgument(
+            "name what to serve: a model URI (keel serve models:/credit@champion) or a "
+            "deployment (keel serve --deployment credit), not both"
+        )
+    if deployment is not None:
+        from keel.core._deployments import validate_deployment_name
+
+        return DEPLOYMENT_PREFIX + validate_deployment_name(deployment)
+    from keel.core._models import ModelURI
+
+    uri = str(ModelURI.parse(model))
+    if name is not None:
+        from keel.core._deployments import validate_deployment_name
+
+        validate_deployment_name(name)
+        return f"{uri}#{name}"
+    return uri
+
+
+def _adhoc_name(uri: str) -> str:
+    from keel.core._models import ModelURI
+
+    parsed = ModelURI.parse(uri)
+    base = parsed.name if parsed.name is not None else f"run-{(parsed.run_id or '')[:8]}"
+    clean = re.sub(r"[^a-z0-9_\-]", "-", base.lower()).strip("-_") or "model"
+    if not clean[0].isalpha():
+        clean = "m-" + clean
+    return clean[:63]
+
+
+def _check_target(context: Context, settings: Settings) -> None:
+    target = settings.serve_target
+    if target.startswith(DEPLOYMENT_PREFIX):
+        context.deployments.get(target[len(DEPLOYMENT_PREFIX) :])
+        return
+    uri = target.partition("#")[0]
+    loader = _loader(context, settings)
+    loader.load(uri)
+
+
+def _loader(context: Context, settings: Settings) -> Any:
+    from keel.serving import ModelLoader
+
+    return ModelLoader(
+        context.registry,
+        context.models,
+        max_rows=settings.serve_max_rows,
+        allow_pickle=settings.serve_allow_pickle,
+    )
+
+
+def build_app(context: Context, settings: Settings) -> FastAPI:
+    """The serving app for ``settings.serve_target`` over ``context``'s stores."""
+    from keel.core._deployments import DeploymentPolicy
+    from keel.serving import (
+        PredictionLogWriter,
+        ServeOptions,
+        ServingMetrics,
+        ServingRuntime,
+        create_app,
+    )
+
+    target = settings.serve_target
+    if not target:
+        raise InvalidArgument("KEEL_SERVE_TARGET is empty; start servers with `keel serve`")
+    options = ServeOptions(
+        max_batch_rows=settings.serve_max_batch_rows,
+        max_wait=settings.serve_max_wait_ms / 1000.0,
+        max_rows=settings.serve_max_rows,
+        max_body_bytes=settings.serve_max_body_bytes,
+        poll_interval=settings.serve_poll_interval,
+    )
+    policy_source = on_rollback = None
+    if target.startswith(DEPLOYMENT_PREFIX):
+        name = target[len(DEPLOYMENT_PREFIX) :]
+        service = context.deployments
+        current = service.get(name)
+        policy, revision = current.policy, current.revision
+
+        def policy_source() -> Any:
+            return service.get(name)
+
+        def on_rollback(expected: int, reason: str, details: dict[str, Any]) -> None:
+            now = service.get(name)
+            if now.revision != expected or now.policy.canary is None:
+                raise Conflict("the deployment changed since; nothing to roll back")
+            service.update(
+                name,
+                now.policy.without_canary(),
+                expected_revision=expected,
+                actor="keel-serve",
+                reason=reason,
+                kind="rollback",
+                details=details,
+            )
+    else:
+        uri, _, name = target.partition("#")
+        name = name or _adhoc_name(uri)
+        policy, revision = DeploymentPolicy.single(uri), 0
+    metrics = ServingMetrics(name)
+    predlog = None
+    if settings.serve_log:
+        predlog = PredictionLogWriter(
+            settings.prediction_log_dir,
+            name,
+            queue_size=options.log_queue,
+            flush_interval=options.log_flush_interval,
+            on_drop=metrics.log_dropped.labels(name).inc,
+            on_error=lambda _: metrics.log_errors.labels(name).inc(),
+            on_write=metrics.log_rows.labels(name).inc,
+        )
+    runtime = ServingRuntime(
+        name,
+        policy,
+        _loader(context, settings),
+        options=options,
+        metrics=metrics,
+        predlog=predlog,
+        revision=revision,
+        policy_source=policy_source,
+        on_rollback=on_rollback,
+    )
+    return create_app(runtime)
+
+
+def app_from_environment() -> FastAPI:
+    """uvicorn's app factory: what ``KEEL_SERVE_TARGET`` names, with ``KEEL_*`` settings."""
+    from keel.config import load_settings
+    from keel.context import get_context
+
+    return build_app(get_context(), load_settings())

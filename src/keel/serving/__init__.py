@@ -1,0 +1,76 @@
+"""Model serving: REST endpoint, micro-batching, traffic policies, prediction log, metrics.
+
+``create_app(ServingRuntime(...))`` is the ASGI app ``keel serve`` runs; the runtime
+routes each request to a variant of the deployment's policy, groups concurrent requests
+into one ``predict`` call, swaps models when an alias moves, rolls a failing canary back,
+copies traffic to a shadow, and appends every prediction to the Parquet prediction log.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from keel.serving._decode import Decoded
+    from keel.serving._predlog import FeedbackEntry
+    from keel.serving._decode import InputDecoder
+    from keel.serving._predlog import LogEntry
+    from keel.serving._batcher import MicroBatcher
+    from keel.serving._model import ModelLoader
+    from keel.serving._model import Prediction
+    from keel.serving._predlog import PredictionLogReader
+    from keel.serving._predlog import PredictionLogWriter
+    from keel.serving._decode import Problem
+    from keel.serving._runtime import ServeOptions
+    from keel.serving._runtime import Served
+    from keel.serving._model import ServedModel
+    from keel.serving._metrics import ServingMetrics
+    from keel.serving._runtime import ServingRuntime
+    from keel.serving._app import create_app
+
+_EXPORTS = {
+    "Decoded": "keel.serving._decode",
+    "FeedbackEntry": "keel.serving._predlog",
+    "InputDecoder": "keel.serving._decode",
+    "LogEntry": "keel.serving._predlog",
+    "MicroBatcher": "keel.serving._batcher",
+    "ModelLoader": "keel.serving._model",
+    "Prediction": "keel.serving._model",
+    "PredictionLogReader": "keel.serving._predlog",
+    "PredictionLogWriter": "keel.serving._predlog",
+    "Problem": "keel.serving._decode",
+    "ServeOptions": "keel.serving._runtime",
+    "Served": "keel.serving._runtime",
+    "ServedModel": "keel.serving._model",
+    "ServingMetrics": "keel.serving._metrics",
+    "ServingRuntime": "keel.serving._runtime",
+    "create_app": "keel.serving._app",
+}
+
+__all__ = [
+    "Decoded",
+    "FeedbackEntry",
+    "InputDecoder",
+    "LogEntry",
+    "MicroBatcher",
+    "ModelLoader",
+    "Prediction",
+    "PredictionLogReader",
+    "PredictionLogWriter",
+    "Problem",
+    "ServeOptions",
+    "Served",
+    "ServedModel",
+    "ServingMetrics",
+    "ServingRuntime",
+    "create_app",
+]
+
+
+def __getattr__(name: str) -> Any:
+    """Resolve exports on first use: the HTTP app pulls in FastAPI, the rest need not."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'keel.serving' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
