@@ -14,13 +14,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from keel.cli._output import errors_reported
-from keel.errors import Conflict, InvalidArgument
+from keel.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from fastapi import FastAPI
-
     from keel.config import Settings
     from keel.context import Context
+    from keel.serving._app import ServingApp
 
 __all__ = ["app_from_environment", "build_app", "serve"]
 
@@ -34,15 +33,20 @@ def serve(
     ] = None,
     deployment: Annotated[
         str | None,
-        typer.Option("--deployment", "-d", help="Serve a deployment made with `keel deploy create`."),
+        typer.Option(
+            "--deployment", "-d", help="Serve a deployment made with `keel deploy create`."
+        ),
     ] = None,
     name: Annotated[
-        str | None, typer.Option("--name", help="Name for an ad-hoc model's prediction log and metrics.")
+        str | None,
+        typer.Option("--name", help="Name for an ad-hoc model's prediction log and metrics."),
     ] = None,
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
-    max_rows: Annotated[int | None, typer.Option(min=1, help="Rows per request (413 above).")] = None,
+    max_rows: Annotated[
+        int | None, typer.Option(min=1, help="Rows per request (413 above).")
+    ] = None,
     max_body_bytes: Annotated[
         int | None, typer.Option(min=1, help="Body bytes per request (413 above).")
     ] = None,
@@ -52,7 +56,9 @@ def serve(
     max_wait_ms: Annotated[
         float | None, typer.Option(min=0, max=1000, help="Longest wait to fill a batch (ms).")
     ] = None,
-    no_log: Annotated[bool, typer.Option("--no-log", help="Do not write the prediction log.")] = False,
+    no_log: Annotated[
+        bool, typer.Option("--no-log", help="Do not write the prediction log.")
+    ] = False,
     allow_pickle: Annotated[
         bool, typer.Option("--allow-pickle", help="Allow pickle-format model packages.")
     ] = False,
@@ -148,7 +154,7 @@ def _loader(context: Context, settings: Settings) -> Any:
     )
 
 
-def build_app(context: Context, settings: Settings) -> FastAPI:
+def build_app(context: Context, settings: Settings) -> ServingApp:
     """The serving app for ``settings.serve_target`` over ``context``'s stores."""
     from keel.core._deployments import DeploymentPolicy
     from keel.serving import (
@@ -180,18 +186,10 @@ def build_app(context: Context, settings: Settings) -> FastAPI:
             return service.get(name)
 
         def on_rollback(expected: int, reason: str, details: dict[str, Any]) -> None:
-            now = service.get(name)
-            if now.revision != expected or now.policy.canary is None:
-                raise Conflict("the deployment changed since; nothing to roll back")
-            service.update(
-                name,
-                now.policy.without_canary(),
-                expected_revision=expected,
-                actor="keel-serve",
-                reason=reason,
-                kind="rollback",
-                details=details,
+            service.rollback_canary(
+                name, expected_revision=expected, reason=reason, details=details
             )
+
     else:
         uri, _, name = target.partition("#")
         name = name or _adhoc_name(uri)
@@ -222,7 +220,7 @@ def build_app(context: Context, settings: Settings) -> FastAPI:
     return create_app(runtime)
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> ServingApp:
     """uvicorn's app factory: what ``KEEL_SERVE_TARGET`` names, with ``KEEL_*`` settings."""
     from keel.config import load_settings
     from keel.context import get_context

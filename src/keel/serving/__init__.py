@@ -12,22 +12,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from keel.serving._decode import Decoded
-    from keel.serving._predlog import FeedbackEntry
-    from keel.serving._decode import InputDecoder
-    from keel.serving._predlog import LogEntry
-    from keel.serving._batcher import MicroBatcher
-    from keel.serving._model import ModelLoader
-    from keel.serving._model import Prediction
-    from keel.serving._predlog import PredictionLogReader
-    from keel.serving._predlog import PredictionLogWriter
-    from keel.serving._decode import Problem
-    from keel.serving._runtime import ServeOptions
-    from keel.serving._runtime import Served
-    from keel.serving._model import ServedModel
-    from keel.serving._metrics import ServingMetrics
-    from keel.serving._runtime import ServingRuntime
     from keel.serving._app import create_app
+    from keel.serving._batcher import MicroBatcher
+    from keel.serving._decode import Decoded, InputDecoder, Problem
+    from keel.serving._metrics import ServingMetrics
+    from keel.serving._model import ModelLoader, Prediction, ServedModel
+    from keel.serving._predlog import (
+        FeedbackEntry,
+        LogEntry,
+        PredictionLogReader,
+        PredictionLogWriter,
+    )
+    from keel.serving._runtime import Served, ServeOptions, ServingRuntime
 
 _EXPORTS = {
     "Decoded": "keel.serving._decode",

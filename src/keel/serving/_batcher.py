@@ -50,6 +50,7 @@ class MicroBatcher:
         self._rows = 0
         self._busy = False
         self._added: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
         self._executor = ThreadPoolExecutor(1, thread_name_prefix=f"keel-{name}")
 
     async def submit(self, model: ServedModel, decoded: Decoded) -> Prediction:
@@ -62,7 +63,7 @@ class MicroBatcher:
             self._added.set()
         if not self._busy:
             self._busy = True
-            loop.create_task(self._drain())
+            self._task = loop.create_task(self._drain())
         return await future
 
     def close(self) -> None:
@@ -138,4 +139,3 @@ def _settle(
         future.set_exception(error)
     else:
         future.set_result(result)  # type: ignore[arg-type]
-

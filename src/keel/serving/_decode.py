@@ -133,8 +133,15 @@ class InputDecoder:
         )
         self._int_columns = [i for i, s in enumerate(self.specs) if s.type == "int"]
 
-    def decode(self, payload: Any, *, endpoint: str = "predict") -> Decoded:
-        """``payload`` (parsed JSON) checked and converted; raises with every problem."""
+    def decode(
+        self, payload: Any, *, endpoint: str = "predict", raw: bytes | None = None
+    ) -> Decoded:
+        """``payload`` (parsed JSON) checked and converted; raises with every problem.
+
+        ``raw``, the body it was parsed from, lets the numeric fast path skip its type
+        scan: a body without ``true``/``false`` tokens holds no booleans, and NumPy
+        itself refuses strings, nulls and nested lists in a float matrix.
+        """
         rows, columns = rows_of(payload, endpoint=endpoint)
         if len(rows) > self.max_rows:
             raise PayloadTooLarge(
@@ -151,7 +158,8 @@ class InputDecoder:
         else:
             tuples = self._order_records(rows)
         if tuples is not None and self.numeric:
-            matrix = self._numeric_matrix(tuples)
+            no_bools = raw is not None and b"true" not in raw and b"false" not in raw
+            matrix = self._numeric_matrix(tuples, scanned=no_bools)
             if matrix is not None:
                 return Decoded(len(rows), matrix=matrix)
         return self._checked(rows, columns)
@@ -178,15 +186,24 @@ class InputDecoder:
         except KeyError:
             return None
 
-    def _numeric_matrix(self, rows: list[Any]) -> np.ndarray[Any, Any] | None:
+    def _numeric_matrix(self, rows: list[Any], *, scanned: bool) -> np.ndarray[Any, Any] | None:
         import numpy as np
 
-        if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
-            return None
-        try:
-            matrix = np.array(rows, dtype=np.float64)
-        except (OverflowError, ValueError):
-            return None
+        if scanned:  # no booleans: let NumPy reject anything that is not a number
+            try:
+                found = np.array(rows)
+            except (OverflowError, ValueError):
+                return None
+            if found.dtype.kind not in "if" or found.ndim != 2:
+                return None
+            matrix = found.astype(np.float64, copy=False)
+        else:
+            if not set(map(type, chain.from_iterable(rows))) <= _NUMBER_TYPES:
+                return None
+            try:
+                matrix = np.array(rows, dtype=np.float64)
+            except (OverflowError, ValueError):
+                return None
         if not np.isfinite(matrix).all():
             return None
         if self._int_columns:
@@ -273,7 +290,9 @@ class InputDecoder:
                 known = [v if v in spec.categories else None for v in column]
                 data[spec.name] = pd.Categorical(known, categories=list(spec.categories))
             elif spec.type == "datetime":
-                data[spec.name] = pd.to_datetime(pd.Series(column, dtype="object"), format="ISO8601")
+                data[spec.name] = pd.to_datetime(
+                    pd.Series(column, dtype="object"), format="ISO8601"
+                )
             else:
                 data[spec.name] = pd.array(column, dtype="object")
         return pd.DataFrame(data)
@@ -318,7 +337,9 @@ def _check_cell(value: Any, spec: ColumnSpec, row: int, problems: list[Problem])
     if value is None or (type(value) is float and math.isnan(value)):
         if not spec.nullable:
             what = "null" if value is None else "NaN"
-            problems.append(Problem(f"is {what} but the column does not allow missing values", row, spec.name))
+            problems.append(
+                Problem(f"is {what} but the column does not allow missing values", row, spec.name)
+            )
         return None
     t = type(value)
     if kind == "float":

@@ -19,8 +19,22 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 __all__ = ["CONTENT_TYPE_LATEST", "ServingMetrics"]
 
 LATENCY_BUCKETS = (
-    0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
-)  # fmt: skip
+    0.0002,
+    0.0005,
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+)
 BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096)
 VALUE_BUCKETS = tuple(sorted({s * 10.0**e for e in range(-3, 7) for s in (-1, 1)} | {0.0}))
 
@@ -35,58 +49,86 @@ class ServingMetrics:
         r = self.registry
         d = ["deployment"]
         self.requests = Counter(
-            "keel_requests", "Requests by endpoint, HTTP status and model version.",
-            [*d, "endpoint", "status", "model_version"], registry=r,
-        )  # fmt: skip
+            "keel_requests",
+            "Requests by endpoint, HTTP status and model version.",
+            [*d, "endpoint", "status", "model_version"],
+            registry=r,
+        )
         self.latency = Histogram(
-            "keel_request_duration_seconds", "Request latency in seconds, body read to response.",
-            [*d, "endpoint", "variant"], buckets=LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
+            "keel_request_duration_seconds",
+            "Request latency in seconds, body read to response.",
+            [*d, "endpoint", "variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.batch_requests = Histogram(
-            "keel_batch_requests", "Requests grouped into one predict call.",
-            [*d, "variant"], buckets=BATCH_BUCKETS, registry=r,
-        )  # fmt: skip
+            "keel_batch_requests",
+            "Requests grouped into one predict call.",
+            [*d, "variant"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.batch_rows = Histogram(
-            "keel_batch_rows", "Rows passed to one predict call.",
-            [*d, "variant"], buckets=BATCH_BUCKETS, registry=r,
-        )  # fmt: skip
+            "keel_batch_rows",
+            "Rows passed to one predict call.",
+            [*d, "variant"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
         self.in_flight = Gauge(
-            "keel_requests_in_flight", "Requests being handled now.", d, registry=r,
+            "keel_requests_in_flight",
+            "Requests being handled now.",
+            d,
+            registry=r,
             multiprocess_mode="livesum",
-        )  # fmt: skip
+        )
         self.predicted_classes = Counter(
-            "keel_predictions", "Predicted rows by model version and predicted class.",
-            [*d, "model_version", "prediction"], registry=r,
-        )  # fmt: skip
+            "keel_predictions",
+            "Predicted rows by model version and predicted class.",
+            [*d, "model_version", "prediction"],
+            registry=r,
+        )
         self.predicted_values = Histogram(
-            "keel_prediction_value", "Predicted values of regression models.",
-            [*d, "model_version"], buckets=VALUE_BUCKETS, registry=r,
-        )  # fmt: skip
+            "keel_prediction_value",
+            "Predicted values of regression models.",
+            [*d, "model_version"],
+            buckets=VALUE_BUCKETS,
+            registry=r,
+        )
         self.log_rows = Counter(
             "keel_prediction_log_rows", "Rows written to the prediction log.", d, registry=r
         )
         self.log_dropped = Counter(
-            "keel_prediction_log_dropped", "Rows not logged: queue full or write failed.",
-            d, registry=r,
-        )  # fmt: skip
+            "keel_prediction_log_dropped",
+            "Rows not logged: queue full or write failed.",
+            d,
+            registry=r,
+        )
         self.log_errors = Counter(
             "keel_prediction_log_errors", "Failed prediction log writes.", d, registry=r
         )
         self.model_info = Gauge(
-            "keel_model_info", "1 for the model version each variant serves now.",
-            [*d, "variant", "model", "version"], registry=r, multiprocess_mode="max",
-        )  # fmt: skip
-        self.swaps = Counter(
-            "keel_model_swaps", "Model versions swapped in while serving.", [*d, "variant"],
+            "keel_model_info",
+            "1 for the model version each variant serves now.",
+            [*d, "variant", "model", "version"],
             registry=r,
-        )  # fmt: skip
+            multiprocess_mode="max",
+        )
+        self.swaps = Counter(
+            "keel_model_swaps",
+            "Model versions swapped in while serving.",
+            [*d, "variant"],
+            registry=r,
+        )
         self.canary_rollbacks = Counter(
             "keel_canary_rollbacks", "Canaries rolled back automatically.", d, registry=r
         )
         self.shadow_errors = Counter(
-            "keel_shadow_errors", "Shadow predictions that failed (never seen by clients).",
-            [*d, "variant"], registry=r,
-        )  # fmt: skip
+            "keel_shadow_errors",
+            "Shadow predictions that failed (never seen by clients).",
+            [*d, "variant"],
+            registry=r,
+        )
         self.in_flight_child = self.in_flight.labels(deployment)
 
     # hot-path helpers with cached children -------------------------------------------

@@ -88,7 +88,8 @@ class ServedModel:
 
         signature = self.loaded.signature
         if all(d.matrix is not None for d in batch):
-            matrix = batch[0].matrix if len(batch) == 1 else np.vstack([d.matrix for d in batch])
+            matrices = [d.matrix for d in batch if d.matrix is not None]
+            matrix = matrices[0] if len(matrices) == 1 else np.vstack(matrices)
             if self.array_model is not None or (
                 signature is not None and signature.input_kind == "ndarray"
             ):
@@ -110,9 +111,10 @@ class ServedModel:
         fast = self.array_model if isinstance(data, np.ndarray) else None
         if classes is not None:
             raw_proba = (
-                fast.predict_proba(data) if fast is not None
+                fast.predict_proba(data)
+                if fast is not None
                 else self.loaded.predict_proba_prepared(data)
-            )  # fmt: skip
+            )
             proba = np.asarray(raw_proba, dtype=np.float64)
         if proba is not None and self.labels_from_proba:
             labels = np.asarray(classes)[proba.argmax(axis=1)]

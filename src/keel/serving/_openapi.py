@@ -38,12 +38,15 @@ def _schemas(signature: ModelSignature) -> dict[str, dict[str, Any]]:
     split = {
         "type": "object",
         "properties": {
-            "columns": {"type": "array", "items": {"type": "string"},
-                        "example": [c.name for c in signature.inputs]},
+            "columns": {
+                "type": "array",
+                "items": {"type": "string"},
+                "example": [c.name for c in signature.inputs],
+            },
             "data": {"type": "array", "items": {"type": "array"}},
         },
         "required": ["columns", "data"],
-    }  # fmt: skip
+    }
     prediction = {
         "type": "object",
         "properties": {
@@ -53,9 +56,12 @@ def _schemas(signature: ModelSignature) -> dict[str, dict[str, Any]]:
             "model": {"type": "object"},
             "predictions": {"type": "array", "items": {}},
             "classes": {"type": "array", "items": {}},
-            "probabilities": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+            "probabilities": {
+                "type": "array",
+                "items": {"type": "array", "items": {"type": "number"}},
+            },
         },
-    }  # fmt: skip
+    }
     return {
         "Record": record,
         "Records": {"type": "array", "items": {"$ref": "#/components/schemas/Record"}},
@@ -64,7 +70,9 @@ def _schemas(signature: ModelSignature) -> dict[str, dict[str, Any]]:
     }
 
 
-def add_signature_schemas(openapi: dict[str, Any], signature: ModelSignature | None) -> dict[str, Any]:
+def add_signature_schemas(
+    openapi: dict[str, Any], signature: ModelSignature | None
+) -> dict[str, Any]:
     """``openapi`` with request bodies for ``/predict`` and ``/invocations`` filled in."""
     if signature is None:
         return openapi
@@ -83,13 +91,15 @@ def add_signature_schemas(openapi: dict[str, Any], signature: ModelSignature | N
             },
         }
         predict["responses"] = {
-            "200": {"description": "Predictions",
-                    "content": {"application/json": {"schema": {"$ref": ref + "PredictResponse"}}}},
+            "200": {
+                "description": "Predictions",
+                "content": {"application/json": {"schema": {"$ref": ref + "PredictResponse"}}},
+            },
             "400": {"description": "Malformed body"},
             "413": {"description": "Too many rows or too large a body"},
             "422": {"description": "Input breaks the signature: problems name row, column, reason"},
             "503": {"description": "Model not loaded yet"},
-        }  # fmt: skip
+        }
     invocations = paths.get("/invocations", {}).get("post")
     if invocations is not None:
         invocations["requestBody"] = {
@@ -98,11 +108,17 @@ def add_signature_schemas(openapi: dict[str, Any], signature: ModelSignature | N
                 "application/json": {
                     "schema": {
                         "oneOf": [
-                            {"type": "object", "properties": {"dataframe_split": {"$ref": ref + "Columns"}}},
-                            {"type": "object", "properties": {"dataframe_records": {"$ref": ref + "Records"}}},
+                            {
+                                "type": "object",
+                                "properties": {"dataframe_split": {"$ref": ref + "Columns"}},
+                            },
+                            {
+                                "type": "object",
+                                "properties": {"dataframe_records": {"$ref": ref + "Records"}},
+                            },
                         ]
                     }
                 }
             },
-        }  # fmt: skip
+        }
     return openapi

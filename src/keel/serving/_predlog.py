@@ -88,6 +88,7 @@ class PredictionLogWriter:
         deployment: str,
         *,
         queue_size: int = 10_000,
+        queue_rows: int = 200_000,
         flush_interval: float = 1.0,
         segment_rows: int = 100_000,
         on_drop: Callable[[int], None] = lambda n: None,
@@ -100,16 +101,35 @@ class PredictionLogWriter:
         self.segment_rows = segment_rows
         self._on_drop, self._on_error, self._on_write = on_drop, on_error, on_write
         self._queue: queue.Queue[LogEntry | FeedbackEntry | None] = queue.Queue(queue_size)
+        self.queue_rows = queue_rows
+        self._queued_rows = 0
+        self._rows_lock = threading.Lock()
         self._last_error_log = 0.0
         self._thread = threading.Thread(target=self._loop, name="keel-predlog", daemon=True)
         self._thread.start()
 
     def append(self, entry: LogEntry | FeedbackEntry) -> bool:
-        """Queue ``entry`` without waiting; False (and counted) when the queue is full."""
-        try:
-            self._queue.put_nowait(entry)
-        except queue.Full:
-            self._on_drop(_rows(entry))
+        """Queue ``entry`` without waiting; False (and counted) when the queue is full.
+
+        The queue is bounded twice: in entries and in rows, so that large requests
+        cannot make it hold more memory than ``queue_rows`` rows.
+        """
+        rows = _rows(entry)
+        with self._rows_lock:
+            if self._queued_rows + rows > self.queue_rows:
+                full = True
+            else:
+                full = False
+                self._queued_rows += rows
+        if not full:
+            try:
+                self._queue.put_nowait(entry)
+            except queue.Full:
+                full = True
+                with self._rows_lock:
+                    self._queued_rows -= rows
+        if full:
+            self._on_drop(rows)
             return False
         return True
 
@@ -136,7 +156,10 @@ class PredictionLogWriter:
                 return
             if entry is not _TICK:
                 self._keep(entry, pending, feedback)
-                rows += _rows(entry)
+                taken = _rows(entry)
+                rows += taken
+                with self._rows_lock:
+                    self._queued_rows -= taken
             if rows >= self.segment_rows or time.monotonic() >= next_flush:
                 self._flush(pending, feedback)
                 pending, feedback, rows = [], [], 0
@@ -159,9 +182,9 @@ class PredictionLogWriter:
                 rows = sum(_rows(e) for e in entries)
                 try:
                     if kind == "predictions":
-                        table = _prediction_table(entries)  # type: ignore[arg-type]
+                        table = _prediction_table(entries)
                     else:
-                        table = _feedback_table(entries)  # type: ignore[arg-type]
+                        table = _feedback_table(entries)
                     self._write(table, hour, kind)
                 except Exception as error:  # keep serving whatever the disk does
                     self._on_drop(rows)
@@ -211,7 +234,6 @@ def _by_hour(entries: Sequence[Any]) -> dict[datetime, list[Any]]:
 
 def _prediction_table(entries: Sequence[LogEntry]) -> pa.Table:
     import numpy as np
-    import pandas as pd
     import pyarrow as pa
 
     table = _feature_table(entries)
@@ -230,7 +252,9 @@ def _prediction_table(entries: Sequence[LogEntry]) -> pa.Table:
         ),
         "keel_variant": pa.array(repeat([e.variant for e in entries]), pa.string()),
         "keel_model_version": pa.array(repeat([e.model_version for e in entries]), pa.string()),
-        "keel_latency_seconds": pa.array(repeat([e.latency_seconds for e in entries]), pa.float64()),
+        "keel_latency_seconds": pa.array(
+            repeat([e.latency_seconds for e in entries]), pa.float64()
+        ),
         "keel_prediction": _label_array(labels),
     }
     classes = next((e.classes for e in entries if e.classes is not None), None)
@@ -376,7 +400,9 @@ class PredictionLogReader:
                     "AND coalesce(f.keel_row, 0) = p.keel_row"
                 )
                 params.append(labels)
-            table = conn.execute(query, params).fetch_arrow_table()
+            result = conn.execute(query, params).arrow()
+            # DuckDB >= 1.4 gives a RecordBatchReader here, older versions a Table
+            table = result.read_all() if hasattr(result, "read_all") else result
         if with_feedback and "keel_label" not in table.column_names:
             table = table.append_column("keel_label", pa.nulls(len(table), pa.string()))
         return table

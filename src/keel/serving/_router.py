@@ -113,7 +113,9 @@ def _point(key: str | None) -> float:
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) / 2**32
 
 
-def canary_verdict(canary: CanaryPolicy, primary: VariantStats, candidate: VariantStats) -> str | None:
+def canary_verdict(
+    canary: CanaryPolicy, primary: VariantStats, candidate: VariantStats
+) -> str | None:
     """Why the canary must be rolled back, or None while it is no worse than allowed."""
     if primary.count < canary.min_requests or candidate.count < canary.min_requests:
         return None

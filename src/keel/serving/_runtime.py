@@ -13,6 +13,7 @@ with a compare-and-set on its revision, so several workers roll back once).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
@@ -29,7 +30,7 @@ from keel.serving._model import ModelLoader, Prediction, ServedModel
 from keel.serving._predlog import RESERVED_PREFIX, LogEntry, PredictionLogWriter
 from keel.serving._router import Router, Variant, canary_verdict
 
-__all__ = ["Served", "ServeOptions", "ServingRuntime"]
+__all__ = ["ServeOptions", "Served", "ServingRuntime"]
 
 log = logging.getLogger("keel.serving")
 
@@ -119,8 +120,10 @@ class ServingRuntime:
             except Exception:
                 log.error(
                     "deployment %r could not load its models: %s; retrying in %gs",
-                    self.deployment, self.load_error, retry_every,
-                )  # fmt: skip
+                    self.deployment,
+                    self.load_error,
+                    retry_every,
+                )
                 await asyncio.sleep(retry_every)
 
     async def stop(self) -> None:
@@ -177,7 +180,9 @@ class ServingRuntime:
         routes = [variant(r.name, r.model, "route", r.weight) for r in policy.routes]
         canary = None
         if policy.canary is not None:
-            canary = variant(policy.canary.name, policy.canary.model, "canary", policy.canary.percent)
+            canary = variant(
+                policy.canary.name, policy.canary.model, "canary", policy.canary.percent
+            )
         shadow = None
         if policy.shadow is not None:
             shadow = variant(policy.shadow_name, policy.shadow, "shadow", 0.0)
@@ -298,8 +303,11 @@ class ServingRuntime:
                 self._announce(variant, model)
                 log.info(
                     "deployment %r: %s now serves %s (was %s)",
-                    self.deployment, variant.name, new.label, model.label,
-                )  # fmt: skip
+                    self.deployment,
+                    variant.name,
+                    new.label,
+                    model.label,
+                )
         await self._judge_canary()
 
     async def _apply_policy(self, policy: DeploymentPolicy, revision: int) -> None:
@@ -311,14 +319,18 @@ class ServingRuntime:
                 variant.model = await asyncio.to_thread(self._load, variant.uri)
                 self._announce(variant, None)
         self.router = router
-        log.info("deployment %r: policy revision %d applied (%s)", self.deployment, revision, policy.mode)
+        log.info(
+            "deployment %r: policy revision %d applied (%s)", self.deployment, revision, policy.mode
+        )
         retired = [v for v in old.variants if v not in router.variants]
         for variant in retired:
             if variant.model is not None:
                 self.metrics.model_info.labels(
-                    self.deployment, variant.name, variant.model.name or variant.model.source,
+                    self.deployment,
+                    variant.name,
+                    variant.model.name or variant.model.source,
                     variant.model.label,
-                ).set(0)  # fmt: skip
+                ).set(0)
             await asyncio.to_thread(variant.batcher.close)
 
     async def _judge_canary(self) -> None:
@@ -329,7 +341,8 @@ class ServingRuntime:
         verdict = canary_verdict(policy, router.routes[0].stats, canary.stats)
         if verdict is None:
             return
-        reason = f"canary {canary.name} ({canary.model.label if canary.model else canary.uri}): {verdict}"
+        serving = canary.model.label if canary.model else canary.uri
+        reason = f"canary {canary.name} ({serving}): {verdict}"
         log.warning("deployment %r: rolling back the canary: %s", self.deployment, reason)
         self.metrics.canary_rollbacks.labels(self.deployment).inc()
         self.router = Router(
@@ -343,7 +356,5 @@ class ServingRuntime:
                 "p95_seconds": canary.stats.p95(),
                 "primary_p95_seconds": router.routes[0].stats.p95(),
             }
-            try:
+            with contextlib.suppress(Conflict):  # another worker recorded it first
                 await asyncio.to_thread(self.on_rollback, router.revision, reason, details)
-            except Conflict:
-                pass  # another worker recorded the rollback first
