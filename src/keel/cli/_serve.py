@@ -157,13 +157,7 @@ def _loader(context: Context, settings: Settings) -> Any:
 def build_app(context: Context, settings: Settings) -> ServingApp:
     """The serving app for ``settings.serve_target`` over ``context``'s stores."""
     from keel.core._deployments import DeploymentPolicy
-    from keel.serving import (
-        PredictionLogWriter,
-        ServeOptions,
-        ServingMetrics,
-        ServingRuntime,
-        create_app,
-    )
+    from keel.serving import ServeOptions, serving_app
 
     target = settings.serve_target
     if not target:
@@ -175,49 +169,18 @@ def build_app(context: Context, settings: Settings) -> ServingApp:
         max_body_bytes=settings.serve_max_body_bytes,
         poll_interval=settings.serve_poll_interval,
     )
-    policy_source = on_rollback = None
+    log_dir = settings.prediction_log_dir if settings.serve_log else None
+    loader = _loader(context, settings)
     if target.startswith(DEPLOYMENT_PREFIX):
         name = target[len(DEPLOYMENT_PREFIX) :]
-        service = context.deployments
-        current = service.get(name)
-        policy, revision = current.policy, current.revision
-
-        def policy_source() -> Any:
-            return service.get(name)
-
-        def on_rollback(expected: int, reason: str, details: dict[str, Any]) -> None:
-            service.rollback_canary(
-                name, expected_revision=expected, reason=reason, details=details
-            )
-
-    else:
-        uri, _, name = target.partition("#")
-        name = name or _adhoc_name(uri)
-        policy, revision = DeploymentPolicy.single(uri), 0
-    metrics = ServingMetrics(name)
-    predlog = None
-    if settings.serve_log:
-        predlog = PredictionLogWriter(
-            settings.prediction_log_dir,
-            name,
-            queue_size=options.log_queue,
-            flush_interval=options.log_flush_interval,
-            on_drop=metrics.log_dropped.labels(name).inc,
-            on_error=lambda _: metrics.log_errors.labels(name).inc(),
-            on_write=metrics.log_rows.labels(name).inc,
+        return serving_app(
+            name, loader, deployments=context.deployments, options=options, log_dir=log_dir
         )
-    runtime = ServingRuntime(
-        name,
-        policy,
-        _loader(context, settings),
-        options=options,
-        metrics=metrics,
-        predlog=predlog,
-        revision=revision,
-        policy_source=policy_source,
-        on_rollback=on_rollback,
+    uri, _, name = target.partition("#")
+    policy = DeploymentPolicy.single(uri)
+    return serving_app(
+        name or _adhoc_name(uri), loader, policy=policy, options=options, log_dir=log_dir
     )
-    return create_app(runtime)
 
 
 def app_from_environment() -> ServingApp:

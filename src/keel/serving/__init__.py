@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keel.serving._app import create_app
+    from keel.serving._compose import serving_app
     from keel.serving._batcher import MicroBatcher
     from keel.serving._decode import Decoded, InputDecoder, Problem
     from keel.serving._metrics import ServingMetrics
@@ -42,6 +43,7 @@ _EXPORTS = {
     "ServingMetrics": "keel.serving._metrics",
     "ServingRuntime": "keel.serving._runtime",
     "create_app": "keel.serving._app",
+    "serving_app": "keel.serving._compose",
 }
 
 __all__ = [
@@ -61,6 +63,7 @@ __all__ = [
     "ServingMetrics",
     "ServingRuntime",
     "create_app",
+    "serving_app",
 ]
 
 
