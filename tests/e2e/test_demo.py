@@ -127,3 +127,20 @@ def test_demo_gates_registers_and_promotes_its_best_model(tmp_path: Path) -> Non
     assert {"model/keel-model.json", "evaluation/report.json", "evaluation/gate.json"} <= (
         artifact_names
     )
+
+
+def test_demo_serves_its_champion_and_logs_the_traffic(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    summary = _keel(home, "demo", "--rows", "4000")
+    assert summary["champion"], "the demo's best model should pass its gate"
+    serving = summary["serving"]
+    assert serving["deployment"] == "credit"
+    assert serving["model_version"] == summary["model_version"]
+    statuses = serving["statuses"]
+    assert statuses["422"] == 6  # the planted client bugs, refused before the model ran
+    assert statuses["200"] == serving["requests"] - 6
+    assert 0 < serving["predict_calls"] <= statuses["200"]
+    segments = list(Path(serving["prediction_log"]).rglob("*.parquet"))
+    assert segments, "the prediction log holds the served rows"
+    deployment = _keel(home, "deploy", "show", "credit")
+    assert "credit-approval@champion" in json.dumps(deployment)

@@ -1,7 +1,7 @@
 """``keel demo``: generate the world, train a small grid of models, track every run.
 
 Stage by stage this grows into the closed loop of DESIGN.md; today it covers data
-generation and experiment tracking.
+versioning and validation, tracking, evaluation, gating, the registry and serving.
 """
 
 from __future__ import annotations
@@ -247,6 +247,11 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
     console.print(table)
     console.print(f"best: [bold]{best['name']}[/bold] (run {best['run_id']})")
     release = _release(best, parts, settings.home, console)
+    serving = None
+    if release["champion"]:  # 5. serve the champion and send it traffic
+        from keel.demo._serve import serve_and_burst
+
+        serving = serve_and_burst(MODEL, parts.test, TARGET, console)
     console.print(f"data:           keel data lineage {version.ref}")
     console.print(f"validation:     {report_path}")
     console.print(f"metadata store: {settings.store_uri}")
@@ -263,6 +268,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         "validation_report": str(report_path),
         "leakage_passed": parts.leakage.passed,
         **release,
+        "serving": serving,
         "store_uri": settings.store_uri,
         "artifact_uri": settings.artifact_uri,
     }
