@@ -20,6 +20,7 @@ from keel.stores.metadata._datasets import DatasetCatalog
 if TYPE_CHECKING:
     from keel.models import ModelService
     from keel.registry import RegistryService
+    from keel.serving._deployments import DeploymentService
     from keel.tracking import TrackingService
 
 __all__ = ["Context", "build_context", "get_context", "reset_context"]
@@ -40,6 +41,7 @@ class Context:
     _tracking: TrackingService | None = field(default=None, repr=False)
     _models: ModelService | None = field(default=None, repr=False)
     _registry: RegistryService | None = field(default=None, repr=False)
+    _deployments: DeploymentService | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -82,6 +84,20 @@ class Context:
                         ModelRegistryStore(self.metadata.engine), self.tracking
                     )
         return self._registry
+
+    @property
+    def deployments(self) -> DeploymentService:
+        """Deployments over this context's metadata store, checked against the registry."""
+        if self._deployments is None:
+            with self._lock:
+                if self._deployments is None:
+                    from keel.serving._deployments import DeploymentService
+                    from keel.stores.metadata import DeploymentStore
+
+                    self._deployments = DeploymentService(
+                        DeploymentStore(self.metadata.engine), self.registry, self.models
+                    )
+        return self._deployments
 
     def close(self) -> None:
         try:

@@ -154,7 +154,9 @@ class DeploymentPolicy:
             "mode": self.mode,
             "routes": [r.to_dict() for r in self.routes],
             "canary": None if self.canary is None else self.canary.to_dict(),
-            "shadow": None if self.shadow is None else {"name": self.shadow_name, "model": self.shadow},
+            "shadow": None
+            if self.shadow is None
+            else {"name": self.shadow_name, "model": self.shadow},
         }
 
     @classmethod
@@ -187,7 +189,11 @@ class DeploymentPolicy:
             if not isinstance(raw_canary, Mapping):
                 raise InvalidArgument("policy.canary must be an object with 'model' and 'percent'")
             min_requests = raw_canary.get("min_requests", 100)
-            if isinstance(min_requests, bool) or not isinstance(min_requests, int) or min_requests < 1:
+            if (
+                isinstance(min_requests, bool)
+                or not isinstance(min_requests, int)
+                or min_requests < 1
+            ):
                 raise InvalidArgument(
                     f"policy.canary.min_requests must be a positive integer, got {min_requests!r}"
                 )
@@ -202,7 +208,10 @@ class DeploymentPolicy:
                     open_low=False,
                 ),
                 max_latency_ratio=_number(
-                    raw_canary.get("max_latency_ratio", 2.0), "policy.canary.max_latency_ratio", 1, 1e3,
+                    raw_canary.get("max_latency_ratio", 2.0),
+                    "policy.canary.max_latency_ratio",
+                    1,
+                    1e3,
                     open_low=False,
                 ),
                 min_requests=min_requests,

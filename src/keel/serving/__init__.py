@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keel.serving._app import create_app
-    from keel.serving._compose import serving_app
     from keel.serving._batcher import MicroBatcher
+    from keel.serving._compose import serving_app
     from keel.serving._decode import Decoded, InputDecoder, Problem
+    from keel.serving._deployments import DeploymentService, DeploymentView, PolicyChange
     from keel.serving._metrics import ServingMetrics
     from keel.serving._model import ModelLoader, Prediction, ServedModel
     from keel.serving._predlog import (
@@ -28,11 +29,14 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "Decoded": "keel.serving._decode",
+    "DeploymentService": "keel.serving._deployments",
+    "DeploymentView": "keel.serving._deployments",
     "FeedbackEntry": "keel.serving._predlog",
     "InputDecoder": "keel.serving._decode",
     "LogEntry": "keel.serving._predlog",
     "MicroBatcher": "keel.serving._batcher",
     "ModelLoader": "keel.serving._model",
+    "PolicyChange": "keel.serving._deployments",
     "Prediction": "keel.serving._model",
     "PredictionLogReader": "keel.serving._predlog",
     "PredictionLogWriter": "keel.serving._predlog",
@@ -48,11 +52,14 @@ _EXPORTS = {
 
 __all__ = [
     "Decoded",
+    "DeploymentService",
+    "DeploymentView",
     "FeedbackEntry",
     "InputDecoder",
     "LogEntry",
     "MicroBatcher",
     "ModelLoader",
+    "PolicyChange",
     "Prediction",
     "PredictionLogReader",
     "PredictionLogWriter",

@@ -53,6 +53,10 @@ def create_app(runtime: ServingRuntime) -> ServingApp:
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         loading = asyncio.get_running_loop().create_task(runtime.start_in_background())
+        # Accept connections only once the first load attempt ended: a worker never
+        # takes traffic it cannot serve. If that attempt failed, the server comes up
+        # anyway (503 on /ready with the reason) and keeps retrying.
+        await runtime.attempted.wait()
         try:
             yield
         finally:

@@ -16,6 +16,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+import yaml
+
 from keel.core._deployments import (
     Deployment,
     DeploymentEvent,
@@ -80,7 +83,9 @@ class PolicyChange:
     no_shadow: bool = False
 
     def is_empty(self) -> bool:
-        return all(getattr(self, f.name) in (None, False) for f in fields(self))
+        return all(
+            getattr(self, f.name) is None or getattr(self, f.name) is False for f in fields(self)
+        )
 
 
 def parse_weighted(text: str) -> tuple[str, float]:
@@ -187,9 +192,6 @@ def read_policy_file(path: str | Path) -> DeploymentPolicy:
         raise NotFound(f"no policy file {str(where)!r}; check the path") from None
     except (OSError, UnicodeDecodeError) as error:
         raise InvalidArgument(f"cannot read policy file {str(where)!r}: {error}") from None
-    import orjson
-    import yaml
-
     try:
         data = orjson.loads(text) if where.suffix.lower() == ".json" else yaml.safe_load(text)
     except (orjson.JSONDecodeError, yaml.YAMLError) as error:
@@ -259,7 +261,7 @@ class DeploymentView:
 
 
 class DeploymentService:
-    """Deployments: create, change (compare-and-set), inspect, roll back, delete."""
+    """Deployments: create, change (compare-and-set), record rollbacks, inspect, delete."""
 
     def __init__(
         self, store: DeploymentStore, registry: RegistryService, models: PackageReader
@@ -361,40 +363,6 @@ class DeploymentService:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def rollback_canary(
-        self,
-        name: str,
-        *,
-        expected_revision: int,
-        reason: str,
-        details: Mapping[str, Any] | None = None,
-        actor: str | None = "keel-serving",
-    ) -> Deployment:
-        """Drop the canary of revision ``expected_revision``, recorded as a ``rollback``.
-
-        For servers: of several workers rolling back the same revision, one succeeds and
-        the others get ``Conflict``. The remaining models are not re-checked: taking
-        traffic off a failing canary must not depend on the registry.
-        """
-        validate_deployment_name(name)
-        current = self.store.get(name)
-        if current.revision != expected_revision:
-            raise Conflict(
-                f"deployment {name!r} is at revision {current.revision}, not "
-                f"{expected_revision}; its canary was already changed"
-            )
-        if current.policy.canary is None:
-            raise Conflict(f"deployment {name!r} has no canary at revision {current.revision}")
-        return self.store.update(
-            name,
-            current.policy.without_canary(),
-            expected_revision=expected_revision,
-            actor=_actor(actor),
-            reason=_reason(reason),
-            kind="rollback",
-            details=details,
-        )
 
     def delete(self, name: str) -> None:
         self.store.delete(validate_deployment_name(name))

@@ -92,6 +92,7 @@ class ServingRuntime:
         self._poller: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
+        self.attempted = asyncio.Event()  # set once the first load attempt has ended
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -114,10 +115,12 @@ class ServingRuntime:
         while not self._stopping:
             try:
                 await self.start()
+                self.attempted.set()
                 return
             except asyncio.CancelledError:
                 raise
             except Exception:
+                self.attempted.set()
                 log.error(
                     "deployment %r could not load its models: %s; retrying in %gs",
                     self.deployment,

@@ -1,10 +1,12 @@
 """The metadata store (SQLAlchemy Core; SQLite by default, PostgreSQL for teams)."""
 
+from keel.stores.metadata._deployments import DeploymentStore
 from keel.stores.metadata._engine import HEAD_REVISION, create_engine, current_revision, migrate
 from keel.stores.metadata._store import MetadataStore, MetricRow, MetricSeries
 
 __all__ = [
     "HEAD_REVISION",
+    "DeploymentStore",
     "MetadataStore",
     "MetricRow",
     "MetricSeries",

@@ -302,3 +302,35 @@ model_approvals = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.Index(None, "version_id"),
 )
+
+# deployments: endpoints, their traffic policies and the append-only history of changes
+
+deployments = sa.Table(
+    "deployments",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("policy", sa.Text, nullable=False),  # DeploymentPolicy.to_dict() as JSON
+    # Bumped by every policy change; servers poll it to notice one (compare-and-set).
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+deployment_events = sa.Table(
+    "deployment_events",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column(
+        "deployment_id", ID, sa.ForeignKey("deployments.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column("revision", sa.Integer, nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),  # "create", "update", "rollback"
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("actor", sa.String(256), nullable=True),
+    sa.Column("reason", sa.Text, nullable=True),
+    sa.Column("details", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("at", sa.Float, nullable=False),
+    sa.UniqueConstraint("deployment_id", "revision"),
+)
