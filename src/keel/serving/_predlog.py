@@ -111,8 +111,9 @@ class PredictionLogWriter:
     def append(self, entry: LogEntry | FeedbackEntry) -> bool:
         """Queue ``entry`` without waiting; False (and counted) when the queue is full.
 
-        The queue is bounded twice: in entries and in rows, so that large requests
-        cannot make it hold more memory than ``queue_rows`` rows.
+        Bounded twice: in entries, and in rows not yet written (queued or waiting for
+        the next flush), so that large requests or a slow disk cannot make the log hold
+        more than ``queue_rows`` rows in memory.
         """
         rows = _rows(entry)
         with self._rows_lock:
@@ -156,10 +157,7 @@ class PredictionLogWriter:
                 return
             if entry is not _TICK:
                 self._keep(entry, pending, feedback)
-                taken = _rows(entry)
-                rows += taken
-                with self._rows_lock:
-                    self._queued_rows -= taken
+                rows += _rows(entry)
             if rows >= self.segment_rows or time.monotonic() >= next_flush:
                 self._flush(pending, feedback)
                 pending, feedback, rows = [], [], 0
@@ -202,6 +200,9 @@ class PredictionLogWriter:
                         )
                 else:
                     self._on_write(rows)
+                finally:
+                    with self._rows_lock:
+                        self._queued_rows -= rows
 
     def _write(self, table: pa.Table, hour: datetime, kind: str) -> None:
         import pyarrow.parquet as pq
