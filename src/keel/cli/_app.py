@@ -16,6 +16,7 @@ from keel.cli import (
     _experiments,
     _models,
     _models_validate,
+    _predict,
     _runs,
     _serve,
 )
@@ -58,3 +59,4 @@ app.add_typer(_deploy.app, name="deploy")
 app.command("config")(_config.show_config)
 app.command("demo")(_demo.demo)
 app.command("serve")(_serve.serve)
+app.command("predict")(_predict.predict)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from keel.serving._app import create_app
+    from keel.serving._batch import BatchSummary, predict_file
     from keel.serving._batcher import MicroBatcher
     from keel.serving._compose import serving_app
     from keel.serving._decode import Decoded, InputDecoder, Problem
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
     from keel.serving._runtime import Served, ServeOptions, ServingRuntime
 
 _EXPORTS = {
+    "BatchSummary": "keel.serving._batch",
     "Decoded": "keel.serving._decode",
     "DeploymentService": "keel.serving._deployments",
     "DeploymentView": "keel.serving._deployments",
@@ -47,10 +49,12 @@ _EXPORTS = {
     "ServingMetrics": "keel.serving._metrics",
     "ServingRuntime": "keel.serving._runtime",
     "create_app": "keel.serving._app",
+    "predict_file": "keel.serving._batch",
     "serving_app": "keel.serving._compose",
 }
 
 __all__ = [
+    "BatchSummary",
     "Decoded",
     "DeploymentService",
     "DeploymentView",
@@ -70,6 +74,7 @@ __all__ = [
     "ServingMetrics",
     "ServingRuntime",
     "create_app",
+    "predict_file",
     "serving_app",
 ]
 
