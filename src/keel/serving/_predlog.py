@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 
 from keel.core._deployments import validate_deployment_name
 from keel.errors import InvalidArgument
+from keel.serving._memory import release_heap
 
 if TYPE_CHECKING:
     import numpy as np
@@ -159,7 +160,10 @@ class PredictionLogWriter:
                 self._keep(entry, pending, feedback)
                 rows += _rows(entry)
             if rows >= self.segment_rows or time.monotonic() >= next_flush:
+                flushed = bool(pending or feedback)
                 self._flush(pending, feedback)
+                if flushed:
+                    release_heap()
                 pending, feedback, rows = [], [], 0
                 next_flush = time.monotonic() + self.flush_interval
 

@@ -25,6 +25,7 @@ from keel.core._deployments import Deployment, DeploymentPolicy
 from keel.errors import Conflict, KeelError, Unavailable
 from keel.serving._batcher import MicroBatcher
 from keel.serving._decode import Decoded
+from keel.serving._memory import release_heap
 from keel.serving._metrics import ServingMetrics
 from keel.serving._model import ModelLoader, Prediction, ServedModel
 from keel.serving._predlog import RESERVED_PREFIX, LogEntry, PredictionLogWriter
@@ -107,6 +108,7 @@ class ServingRuntime:
             self.load_error = error.message if isinstance(error, KeelError) else repr(error)
             raise
         self.load_error = None
+        release_heap(collect=True)  # loading leaves freed buffers behind; hand them back
         self.ready = True
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
