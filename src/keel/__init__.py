@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     )
     from keel.core._entities import Experiment, MetricPoint, Run, RunStatus
     from keel.errors import KeelError
+    from keel.monitoring._detector import detect_drift
 
 _EXPORTS: dict[str, str] = {
     "ActiveRun": "keel._fluent",
@@ -56,6 +57,7 @@ _EXPORTS: dict[str, str] = {
     "Run": "keel.core._entities",
     "RunStatus": "keel.core._entities",
     "active_run": "keel._fluent",
+    "detect_drift": "keel.monitoring._detector",
     "end_run": "keel._fluent",
     "evaluate": "keel._fluent_models",
     "flush": "keel._fluent",
@@ -94,6 +96,7 @@ __all__ = [
     "RunStatus",
     "__version__",
     "active_run",
+    "detect_drift",
     "end_run",
     "evaluate",
     "flush",
@@ -124,7 +127,7 @@ __all__ = [
 ]
 
 
-_SUBPACKAGES = frozenset({"data"})
+_SUBPACKAGES = frozenset({"data", "monitoring"})
 """Subpackages reachable as ``keel.data`` after a bare ``import keel``."""
 
 

@@ -21,6 +21,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 __all__ = [
+    "FixedBins",
+    "NumberSummary",
     "Statistic",
     "benjamini_hochberg",
     "bin_counts",
@@ -28,6 +30,8 @@ __all__ = [
     "chi_square_goodness_of_fit",
     "choose_edges",
     "combine_moments",
+    "equal_mass_groups",
+    "extend_edges",
     "histogram_quantiles",
     "hll_estimate",
     "hll_update",
@@ -38,6 +42,7 @@ __all__ = [
     "psi",
     "rebin",
     "wasserstein_from_histograms",
+    "wasserstein_from_sums",
     "wasserstein_normalised",
 ]
 
@@ -171,12 +176,15 @@ def chi_square_goodness_of_fit(reference: ArrayLike, current: ArrayLike) -> Stat
     return Statistic(stat, float(chi2.sf(stat, ref.size - 1)))
 
 
-def jensen_shannon(reference: ArrayLike, current: ArrayLike) -> Statistic:
-    """Jensen-Shannon distance (base 2, in [0, 1]) between two count vectors.
+def jensen_shannon(reference: ArrayLike, current: ArrayLike, *, base: float = 2.0) -> Statistic:
+    """Jensen-Shannon distance between two count vectors, logarithms to ``base``.
 
-    Zero counts need no smoothing: 0 * log 0 is taken as 0. Equals
-    ``scipy.spatial.distance.jensenshannon(p, q, base=2)``.
+    Base 2 (the default) bounds it in [0, 1]; base e is SciPy's default and Evidently's
+    drift statistic (at most ``sqrt(ln 2)``). Zero counts need no smoothing: 0 * log 0 is
+    taken as 0. Equals ``scipy.spatial.distance.jensenshannon(p, q, base=base)``.
     """
+    if not base > 1:
+        raise ValueError(f"base must be greater than 1, got {base}")
     ref, cur = _pair(reference, current)
     if ref.sum() == 0 or cur.sum() == 0:
         return Statistic(math.nan)
@@ -185,10 +193,10 @@ def jensen_shannon(reference: ArrayLike, current: ArrayLike) -> Statistic:
 
     def kl(a: NDArray[np.float64]) -> float:
         nz = a > 0
-        return float(np.sum(a[nz] * np.log2(a[nz] / mid[nz])))
+        return float(np.sum(a[nz] * np.log(a[nz] / mid[nz])))
 
-    divergence = max(0.0, (kl(p) + kl(q)) / 2)
-    return Statistic(math.sqrt(min(1.0, divergence)))
+    divergence = max(0.0, (kl(p) + kl(q)) / 2 / math.log(base))
+    return Statistic(math.sqrt(min(math.log(2) / math.log(base), divergence)))
 
 
 def wasserstein_from_histograms(
@@ -217,6 +225,41 @@ def wasserstein_from_histograms(
     safe_total = np.where(total > 0, total, 1.0)
     area_cross = (left**2 + right**2) / (2 * safe_total) * width
     return Statistic(float(np.sum(np.where(same_sign, area_same, area_cross))))
+
+
+def wasserstein_from_sums(
+    edges: ArrayLike,
+    reference: ArrayLike,
+    current: ArrayLike,
+    reference_sums: ArrayLike,
+    current_sums: ArrayLike,
+    origin: float = 0.0,
+) -> Statistic:
+    """Earth mover's distance from counts and per-bin sums of the values on shared edges.
+
+    Over each bin the signed area between the two CDFs follows exactly from the bin's
+    counts and sums (integration by parts), whatever the values' spread inside it; the
+    absolute areas add up to the distance exactly where the CDFs do not cross inside a
+    bin, and to a lower bound otherwise. ``*_sums`` are sums of ``value - origin``.
+    With underflow and overflow bins the outer edges may be anything: the CDF gap is
+    zero there.
+    """
+    ref, cur = _pair(reference, current)
+    rs = np.asarray(reference_sums, dtype=np.float64)
+    cs = np.asarray(current_sums, dtype=np.float64)
+    x = np.asarray(edges, dtype=np.float64) - origin
+    if rs.shape != ref.shape or cs.shape != cur.shape:
+        raise ValueError("sums must have one entry per bin, like the counts")
+    if x.shape != (ref.size + 1,):
+        raise ValueError(f"{ref.size} bins need {ref.size + 1} edges, got {x.size}")
+    n, m = ref.sum(), cur.sum()
+    if n == 0 or m == 0:
+        return Statistic(math.nan)
+    gap = np.concatenate([[0.0], np.cumsum(ref) / n - np.cumsum(cur) / m])
+    gap[-1] = 0.0  # both CDFs reach 1; keep rounding from multiplying a far edge
+    x[[0, -1]] = np.where(np.isfinite(x[[0, -1]]), x[[0, -1]], 0.0)  # weighed by gap 0
+    area = x[1:] * gap[1:] - x[:-1] * gap[:-1] - (rs / n - cs / m)
+    return Statistic(float(np.sum(np.abs(area))))
 
 
 def wasserstein_normalised(
@@ -315,6 +358,160 @@ def bin_counts(values: ArrayLike, edges: ArrayLike) -> NDArray[np.int64]:
     index = np.searchsorted(e, x, side="right")
     index[x == e[-1]] = e.size - 1
     return np.bincount(index, minlength=e.size + 1).astype(np.int64)
+
+
+class FixedBins:
+    """Counts values on fixed edges like :func:`bin_counts`, several times faster.
+
+    A uniform grid of ``grid`` cells over ``[edges[0], edges[-1]]`` gives each value the
+    few bins its cell (with half a cell of margin for rounding) can hold; a handful of
+    vectorised comparisons then settles the bin, instead of a binary search per value.
+    Edges too uneven for the grid (more than ``MAX_STEPS`` edges near one cell, as with
+    one huge outlier among the edges) fall back to ``np.searchsorted``; results are
+    identical either way.
+    """
+
+    MAX_STEPS = 6
+
+    def __init__(self, edges: ArrayLike, grid: int = 1 << 16) -> None:
+        e = np.asarray(edges, dtype=np.float64)
+        if e.ndim != 1 or e.size < 2 or not np.all(np.isfinite(e)) or np.any(np.diff(e) < 0):
+            raise ValueError("edges must be at least two finite, non-decreasing numbers")
+        self.edges = e
+        lookup = e.copy()
+        lookup[-1] = np.nextafter(e[-1], np.inf)  # the last bin is closed on the right
+        self._lookup = np.append(lookup, np.inf)
+        self._low = float(e[0])
+        width = float(e[-1] - e[0])
+        self._scale = grid / width if width > 0 and math.isfinite(grid / width) else 0.0
+        self._grid = grid
+        self._first: NDArray[np.signedinteger[Any]] | None = None
+        self._steps = 0
+        if self._scale > 0:
+            cell = np.arange(-1, grid + 1, dtype=np.float64)  # cell -1: below the edges
+            step = 1.0 / self._scale
+            first = np.searchsorted(lookup, self._low + (cell - 0.5) * step, side="right")
+            last = np.searchsorted(lookup, self._low + (cell + 1.5) * step, side="right")
+            first[0], last[0], last[-1] = 0, 0, e.size
+            self._steps = int(np.max(last - first))
+            if self._steps <= self.MAX_STEPS:  # int16 halves the table: it stays in cache
+                small = e.size < np.iinfo(np.int16).max
+                self._first = first.astype(np.int16 if small else np.int32)
+
+    def _index(self, x: NDArray[np.float64]) -> NDArray[np.integer[Any]]:
+        """For finite ``x``: how many lookup edges are at or below each value."""
+        if self._first is None:
+            return np.searchsorted(self._lookup[:-1], x, side="right")
+        cell = np.subtract(x, self._low)
+        np.multiply(cell, self._scale, out=cell)
+        np.add(cell, 1.0, out=cell)
+        np.minimum(cell, self._grid + 1.0, out=cell)  # ufuncs: np.clip costs more per call
+        np.maximum(cell, 0.0, out=cell)
+        index = np.take(self._first, cell.astype(np.int32))
+        for _ in range(self._steps):
+            index += x >= np.take(self._lookup, index)
+        return index
+
+    def count(self, values: ArrayLike, *, finite: bool = False) -> NDArray[np.int64]:
+        """Counts of the finite ``values`` in ``[underflow, bin_1 .. bin_k, overflow]``;
+        ``finite=True`` promises there is no NaN or infinity (skips one pass)."""
+        x = np.asarray(values, dtype=np.float64).ravel()
+        if not finite:
+            x = x[np.isfinite(x)]
+        out = np.zeros(self.edges.size + 1, dtype=np.int64)
+        for start in range(0, x.size, BLOCK):  # blocks that stay in cache: ~3x faster
+            out += np.bincount(self._index(x[start : start + BLOCK]), minlength=out.size)
+        return out
+
+    def summarise(
+        self, values: ArrayLike, origin: float = 0.0, *, sums: bool = True
+    ) -> NumberSummary:
+        """Counts, moments, values beyond the edges, non-finite counts and (with
+        ``sums``) per-bin sums of ``value - origin`` of ``values``, in one pass."""
+        x = np.asarray(values, dtype=np.float64).ravel()
+        size = self.edges.size + 1
+        out = NumberSummary(
+            np.zeros(size, dtype=np.int64), np.zeros(size) if sums else None, origin
+        )
+        for start in range(0, x.size, BLOCK):
+            out.add(x[start : start + BLOCK], self)
+        return out
+
+
+BLOCK = 1 << 15
+"""Values per block in streaming passes: 256 KiB of float64, so a block and its
+temporaries stay in a core's cache (64Ki-value blocks ran 3x slower on a 512 KiB L2)."""
+
+
+@dataclass
+class NumberSummary:
+    """Mergeable summary of numbers on fixed bins: ``counts`` (underflow, bins,
+    overflow), optional ``sums`` of ``value - origin`` per bin, ``moments`` ``(n, mean,
+    M2)`` of the finite values, the lowest value below the edges and the highest above
+    them (``low``, ``high``; infinite while there are none), and how many values were
+    NaN or infinite. Work is done relative to ``origin`` (a typical value, such as the
+    reference's median) so that large offsets such as epoch seconds keep precision."""
+
+    counts: NDArray[np.int64]
+    sums: NDArray[np.float64] | None = None
+    origin: float = 0.0
+    moments: tuple[int, float, float] = (0, 0.0, 0.0)
+    low: float = math.inf
+    high: float = -math.inf
+    nan: int = 0
+    infinite: int = 0
+
+    def add(self, x: NDArray[np.float64], bins: FixedBins) -> None:
+        d = x - self.origin
+        total = float(np.sum(d))
+        if not math.isfinite(total):  # NaN or infinity somewhere (or an overflowing sum)
+            finite = np.isfinite(x)
+            nan = int(np.count_nonzero(np.isnan(x)))
+            self.nan += nan
+            self.infinite += int(x.size - nan - np.count_nonzero(finite))
+            x, d = x[finite], d[finite]
+            total = float(np.sum(d))
+        n = x.size
+        if n == 0:
+            return
+        shift = total / n
+        m2 = max(float(np.dot(d, d)) - total * shift, 0.0)
+        self.moments = combine_moments(self.moments, (n, self.origin + shift, m2))
+        index = bins._index(x)
+        counts = np.bincount(index, minlength=self.counts.size)
+        self.counts += counts
+        if self.sums is not None:
+            self.sums += np.bincount(index, weights=d, minlength=self.sums.size)
+        if counts[0]:
+            self.low = min(self.low, float(x.min()))
+        if counts[-1]:
+            self.high = max(self.high, float(x.max()))
+
+
+def equal_mass_groups(counts: ArrayLike, parts: int) -> NDArray[np.intp]:
+    """Group ids that merge consecutive bins into about ``parts`` groups of equal mass.
+
+    Group ``g`` holds the bins whose preceding mass lies in ``[g/parts, (g+1)/parts)`` of
+    the total, so outer bins join their neighbours and the groups of a quantile
+    histogram are its deciles (for ``parts=10``). With at most ``parts`` bins, or no mass
+    at all, every bin is its own group. Merge with ``np.bincount(groups, weights=...)``.
+    """
+    c = _counts(counts)
+    if parts < 1:
+        raise ValueError(f"parts must be at least 1, got {parts}")
+    total = c.sum()
+    if c.size <= parts or total == 0:
+        return np.arange(c.size, dtype=np.intp)
+    before = (np.cumsum(c) - c) / total
+    groups = np.minimum(np.floor(before * parts + 1e-9), parts - 1).astype(np.intp)
+    _, dense = np.unique(groups, return_inverse=True)  # no empty group ids
+    return dense.astype(np.intp)
+
+
+def extend_edges(edges: ArrayLike, low: float, high: float) -> NDArray[np.float64]:
+    """Edges for counts with underflow and overflow bins (as from :func:`bin_counts`): the
+    outer bins are bounded by the data's ``low`` and ``high``."""
+    return _extended_edges(np.asarray(edges, dtype=np.float64), low, high)
 
 
 def _extended_edges(edges: NDArray[np.float64], low: float, high: float) -> NDArray[np.float64]:
