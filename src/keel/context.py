@@ -19,6 +19,7 @@ from keel.stores.metadata._datasets import DatasetCatalog
 
 if TYPE_CHECKING:
     from keel.models import ModelService
+    from keel.monitoring._monitor import MonitorService
     from keel.registry import RegistryService
     from keel.serving._deployments import DeploymentService
     from keel.tracking import TrackingService
@@ -42,6 +43,7 @@ class Context:
     _models: ModelService | None = field(default=None, repr=False)
     _registry: RegistryService | None = field(default=None, repr=False)
     _deployments: DeploymentService | None = field(default=None, repr=False)
+    _monitors: MonitorService | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
 
     @property
@@ -98,6 +100,24 @@ class Context:
                         DeploymentStore(self.metadata.engine), self.registry, self.models
                     )
         return self._deployments
+
+    @property
+    def monitors(self) -> MonitorService:
+        """Monitors over this context's deployments, datasets and prediction log."""
+        if self._monitors is None:
+            with self._lock:
+                if self._monitors is None:
+                    from keel.monitoring._monitor import MonitorService
+                    from keel.serving._predlog import PredictionLogReader
+                    from keel.stores.metadata import MonitorStore
+
+                    self._monitors = MonitorService(
+                        MonitorStore(self.metadata.engine),
+                        self.data,
+                        PredictionLogReader(self.settings.prediction_log_dir),
+                        self.deployments,
+                    )
+        return self._monitors
 
     def close(self) -> None:
         try:

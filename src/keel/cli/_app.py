@@ -16,6 +16,7 @@ from keel.cli import (
     _experiments,
     _models,
     _models_validate,
+    _monitor,
     _predict,
     _runs,
     _serve,
@@ -56,6 +57,7 @@ app.add_typer(_data.app, name="data")
 _models_validate.register(_models.app)
 app.add_typer(_models.app, name="models")
 app.add_typer(_deploy.app, name="deploy")
+app.add_typer(_monitor.app, name="monitor")
 app.command("config")(_config.show_config)
 app.command("demo")(_demo.demo)
 app.command("serve")(_serve.serve)

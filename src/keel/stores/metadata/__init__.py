@@ -2,6 +2,7 @@
 
 from keel.stores.metadata._deployments import DeploymentStore
 from keel.stores.metadata._engine import HEAD_REVISION, create_engine, current_revision, migrate
+from keel.stores.metadata._monitors import MonitorStore
 from keel.stores.metadata._store import MetadataStore, MetricRow, MetricSeries
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "MetadataStore",
     "MetricRow",
     "MetricSeries",
+    "MonitorStore",
     "create_engine",
     "current_revision",
     "migrate",

@@ -334,3 +334,56 @@ deployment_events = sa.Table(
     sa.Column("at", sa.Float, nullable=False),
     sa.UniqueConstraint("deployment_id", "revision"),
 )
+
+# monitors: a deployment watched against a reference, its windows' reports and alerts
+
+monitors = sa.Table(
+    "monitors",
+    metadata,
+    sa.Column("id", ID, primary_key=True),
+    sa.Column("name", sa.String(64), nullable=False, unique=True),
+    sa.Column("deployment", sa.String(64), nullable=False),
+    sa.Column("reference", sa.String(256), nullable=False),  # as given: "credit-train@v1"
+    sa.Column("reference_version_id", ID, nullable=False),  # what it resolved to at creation
+    sa.Column("window_seconds", sa.Integer, nullable=False),
+    sa.Column("slices", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("rules", sa.Text, nullable=False, server_default="[]"),
+    sa.Column("webhook", sa.Text, nullable=True),  # {"url": ..., "allowed_hosts": [...]}
+    sa.Column("alert_state", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("last_window_end", sa.Float, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+
+monitor_reports = sa.Table(
+    "monitor_reports",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column("monitor_id", ID, sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("window_start", sa.Float, nullable=False),
+    sa.Column("window_end", sa.Float, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # "ok" or "no_data"
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("summary", sa.Text, nullable=False),  # the flat metrics, JSON
+    sa.Column("report", sa.Text, nullable=False),  # everything, JSON
+    sa.UniqueConstraint("monitor_id", "window_start"),
+)
+
+monitor_alerts = sa.Table(
+    "monitor_alerts",
+    metadata,
+    sa.Column("id", sa.Integer().with_variant(sa.BigInteger, "postgresql"), primary_key=True),
+    sa.Column("monitor_id", ID, sa.ForeignKey("monitors.id", ondelete="CASCADE"), nullable=False),
+    sa.Column("key", sa.String(250), nullable=False),  # the event id, recorded once
+    sa.Column("rule", sa.String(250), nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),  # "firing" or "resolved"
+    sa.Column("at", sa.Float, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("delivered", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_error", sa.Text, nullable=True),
+    # notifiers that accepted it, so a retry goes only to those that missed it
+    sa.Column("delivered_to", sa.Text, nullable=False, server_default="[]"),
+    sa.UniqueConstraint("monitor_id", "key"),
+    sa.Index(None, "monitor_id", "delivered"),
+)
