@@ -144,3 +144,14 @@ def test_demo_serves_its_champion_and_logs_the_traffic(tmp_path: Path) -> None:
     assert segments, "the prediction log holds the served rows"
     deployment = _keel(home, "deploy", "show", "credit")
     assert "credit-approval@champion" in json.dumps(deployment)
+    assert serving["drifted_rows"] > 0
+    monitoring = summary["monitoring"]
+    assert monitoring["windows"] >= 1
+    assert "drift_share > 0.3" in monitoring["alerts"]  # the planted recession is caught
+    assert monitoring["metrics"]["drift_share"] > 0.3
+    assert (
+        abs(monitoring["metrics"]["estimated_accuracy"] - monitoring["metrics"]["accuracy"]) < 0.1
+    )
+    assert Path(monitoring["monitor_report"]).is_file()
+    alerts = _keel(home, "monitor", "alerts", "credit")
+    assert "drift_share > 0.3" in json.dumps(alerts)

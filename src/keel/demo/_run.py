@@ -247,11 +247,15 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
     console.print(table)
     console.print(f"best: [bold]{best['name']}[/bold] (run {best['run_id']})")
     release = _release(best, parts, settings.home, console)
-    serving = None
+    serving = monitoring = None
     if release["champion"]:  # 5. serve the champion and send it traffic
+        from keel.demo._monitor import run_monitor
         from keel.demo._serve import serve_and_burst
 
-        serving = serve_and_burst(MODEL, parts.test, TARGET, console)
+        drifted = generate_credit_data(max(rows // 10, 2000), seed=seed + 1, drift=1.0)
+        serving = serve_and_burst(MODEL, parts.test, TARGET, console, drifted=drifted)
+        # 7. the monitor compares the traffic with the training data and alerts
+        monitoring = run_monitor(serving["deployment"], parts.versions["train"].ref, console)
     console.print(f"data:           keel data lineage {version.ref}")
     console.print(f"validation:     {report_path}")
     console.print(f"metadata store: {settings.store_uri}")
@@ -269,6 +273,7 @@ def run_demo(rows: int = 50_000, seed: int = 0, quiet: bool = False) -> dict[str
         "leakage_passed": parts.leakage.passed,
         **release,
         "serving": serving,
+        "monitoring": monitoring,
         "store_uri": settings.store_uri,
         "artifact_uri": settings.artifact_uri,
     }

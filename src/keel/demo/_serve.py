@@ -65,7 +65,12 @@ def _deployment(model: str) -> None:
 
 
 def serve_and_burst(
-    model: str, traffic: pd.DataFrame, target: str, console: Console, requests: int = 600
+    model: str,
+    traffic: pd.DataFrame,
+    target: str,
+    console: Console,
+    requests: int = 600,
+    drifted: pd.DataFrame | None = None,
 ) -> dict[str, Any]:
     """Serve ``model@champion`` as deployment ``credit``; send ``requests`` requests."""
     import httpx
@@ -117,6 +122,20 @@ def serve_and_burst(
             {"request_id": rid, "row": 0, "label": labels[start]} for rid, start in sent[::2]
         ]
         client.post("/feedback", json=feedback)
+        labelled_drifted = 0
+        if drifted is not None:  # 6. then production traffic drifts
+            from keel.demo._monitor import send_drifted
+
+            def post(path: str, body: Any) -> Any:
+                answer = client.post(path, json=body)
+                answer.raise_for_status()
+                return answer.json()
+
+            labelled_drifted = send_drifted(post, drifted, target)
+            console.print(
+                f"traffic: {len(drifted):,} drifted applications sent (a recession: lower "
+                f"incomes, more debt); labels for {labelled_drifted:,} of them"
+            )
         metrics = client.get("/metrics").text
         version = client.get("/metadata").json()["variants"][0]["model"]["version"]
     summary = {
@@ -128,6 +147,7 @@ def serve_and_burst(
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": sorted(latencies)[int(0.99 * (len(latencies) - 1))] * 1000,
         "labels_sent": len(feedback),
+        "drifted_rows": 0 if drifted is None else len(drifted),
         "predict_calls": _metric(metrics, "keel_batch_requests_count"),
         "prediction_log": str(context.settings.prediction_log_dir / DEPLOYMENT),
     }

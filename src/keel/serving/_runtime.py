@@ -104,11 +104,15 @@ class ServingRuntime:
                 if variant.model is None:
                     variant.model = await asyncio.to_thread(self._load, variant.uri)
                     self._announce(variant, None)
+            release_heap(collect=True)  # loading leaves freed buffers behind; hand them back
         except Exception as error:
-            self.load_error = error.message if isinstance(error, KeelError) else repr(error)
+            self.load_error = (
+                error.message
+                if isinstance(error, KeelError)
+                else f"{type(error).__name__}: {error}"
+            )
             raise
         self.load_error = None
-        release_heap(collect=True)  # loading leaves freed buffers behind; hand them back
         self.ready = True
         self._poller = asyncio.get_running_loop().create_task(self._poll_forever())
 
