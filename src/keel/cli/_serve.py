@@ -7,7 +7,6 @@ app with :func:`app_from_environment`, serves the same thing with the same limit
 from __future__ import annotations
 
 import os
-import re
 import tempfile
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -144,17 +143,6 @@ def _target(model: str | None, deployment: str | None, name: str | None) -> str:
     return uri
 
 
-def _adhoc_name(uri: str) -> str:
-    from keel.core._models import ModelURI
-
-    parsed = ModelURI.parse(uri)
-    base = parsed.name if parsed.name is not None else f"run-{(parsed.run_id or '')[:8]}"
-    clean = re.sub(r"[^a-z0-9_\-]", "-", base.lower()).strip("-_") or "model"
-    if not clean[0].isalpha():
-        clean = "m-" + clean
-    return clean[:63]
-
-
 def _check_target(context: Context, settings: Settings) -> None:
     target = settings.serve_target
     if target.startswith(DEPLOYMENT_PREFIX):
@@ -178,7 +166,7 @@ def _loader(context: Context, settings: Settings) -> Any:
 
 def build_app(context: Context, settings: Settings) -> ServingApp:
     """The serving app for ``settings.serve_target`` over ``context``'s stores."""
-    from keel.core._deployments import DeploymentPolicy
+    from keel.core._deployments import DeploymentPolicy, deployment_name_for
     from keel.serving import ServeOptions, serving_app
 
     target = settings.serve_target
@@ -201,7 +189,7 @@ def build_app(context: Context, settings: Settings) -> ServingApp:
     uri, _, name = target.partition("#")
     policy = DeploymentPolicy.single(uri)
     return serving_app(
-        name or _adhoc_name(uri), loader, policy=policy, options=options, log_dir=log_dir
+        name or deployment_name_for(uri), loader, policy=policy, options=options, log_dir=log_dir
     )
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "DeploymentEvent",
     "DeploymentPolicy",
     "Route",
+    "deployment_name_for",
     "validate_deployment_name",
 ]
 
@@ -40,6 +41,20 @@ def validate_deployment_name(name: object) -> str:
             "62 lowercase letters, digits, '_' or '-', e.g. 'credit'"
         )
     return name
+
+
+def deployment_name_for(uri: str) -> str:
+    """The name a model served without a stored deployment goes by (metrics, log).
+
+    ``models:/Credit.Model@champion`` -> ``credit-model``; ``runs:/<id>/model`` ->
+    ``run-<first 8 hex digits>``.
+    """
+    parsed = ModelURI.parse(uri)
+    base = parsed.name if parsed.name is not None else f"run-{(parsed.run_id or '')[:8]}"
+    clean = re.sub(r"[^a-z0-9_\-]", "-", base.lower()).strip("-_") or "model"
+    if not clean[0].isalpha():
+        clean = "m-" + clean
+    return validate_deployment_name(clean[:63])
 
 
 def _variant_name(name: object) -> str:

@@ -50,6 +50,31 @@ def validate_name(name: object, what: str) -> str:
     return name
 
 
+MAX_DESCRIPTION_LENGTH = 5000
+MAX_REASON_LENGTH = 2000
+
+
+def validate_actor(actor: object) -> str | None:
+    """Who made a change (an approver, an operator), or None when nobody is named."""
+    if actor is None:
+        return None
+    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_NAME_LENGTH:
+        raise InvalidArgument(
+            f"actor must be a non-empty name of at most {MAX_NAME_LENGTH} characters, "
+            "such as 'ada@example.com'"
+        )
+    return actor.strip()
+
+
+def validate_reason(reason: object) -> str | None:
+    """Why a change was made, as recorded in a history; blank counts as no reason."""
+    if reason is None:
+        return None
+    if not isinstance(reason, str):
+        raise InvalidArgument(f"reason must be a string, got {type(reason).__name__}")
+    return validate_text_value(reason.strip(), "reason", MAX_REASON_LENGTH) or None
+
+
 def validate_text_value(value: object, what: str, limit: int) -> str:
     """A param or tag value, stored as text: anything ``str()`` renders within ``limit``."""
     text = value if isinstance(value, str) else str(value)

@@ -19,9 +19,11 @@ from keel.core._models import (
     validate_model_name,
 )
 from keel.core._names import (
-    MAX_NAME_LENGTH,
+    MAX_DESCRIPTION_LENGTH,
     MAX_TAG_VALUE_LENGTH,
+    validate_actor,
     validate_key,
+    validate_reason,
     validate_text_value,
 )
 from keel.errors import Conflict, InvalidArgument, NotFound
@@ -41,9 +43,6 @@ __all__ = ["GATED_ALIASES", "RegistryService", "parse_version_ref"]
 GATED_ALIASES = frozenset({"champion"})
 """Aliases a version may take only after passing its validation gate (or an override)."""
 
-MAX_DESCRIPTION_LENGTH = 5000
-MAX_REASON_LENGTH = 2000
-
 
 def _version_number(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int | str):
@@ -62,26 +61,6 @@ def parse_version_ref(text: str) -> ModelURI:
     if uri.scheme != "models":
         raise InvalidArgument(f"{text!r} is not a registered model; use NAME/3 or NAME@champion")
     return uri
-
-
-def _actor(actor: object) -> str | None:
-    if actor is None:
-        return None
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_NAME_LENGTH:
-        raise InvalidArgument(
-            f"actor must be a non-empty name of at most {MAX_NAME_LENGTH} characters, "
-            "such as 'ada@example.com'"
-        )
-    return actor.strip()
-
-
-def _reason(reason: object) -> str | None:
-    if reason is None:
-        return None
-    if not isinstance(reason, str):
-        raise InvalidArgument(f"reason must be a string, got {type(reason).__name__}")
-    text = validate_text_value(reason.strip(), "reason", MAX_REASON_LENGTH)
-    return text or None
 
 
 class RegistryService:
@@ -203,7 +182,7 @@ class RegistryService:
         validate_model_name(name)
         validate_alias(alias)
         number = _version_number(version)
-        who, why = _actor(actor), _reason(reason)
+        who, why = validate_actor(actor), validate_reason(reason)
         if override and (who is None or why is None):
             raise InvalidArgument(
                 "an override needs an actor and a reason, e.g. --override --actor "
@@ -235,8 +214,8 @@ class RegistryService:
         return self.store.delete_alias(
             validate_model_name(name),
             validate_alias(alias),
-            actor=_actor(actor),
-            reason=_reason(reason),
+            actor=validate_actor(actor),
+            reason=validate_reason(reason),
         )
 
     def rollback(
@@ -251,8 +230,8 @@ class RegistryService:
         found, _ = self.store.rollback(
             validate_model_name(name),
             validate_alias(alias),
-            actor=_actor(actor),
-            reason=_reason(reason),
+            actor=validate_actor(actor),
+            reason=validate_reason(reason),
         )
         return found
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.core._deployments import DeploymentPolicy
-from keel.errors import Conflict, InvalidArgument
+from keel.errors import InvalidArgument
 from keel.serving._app import ServingApp, create_app
 from keel.serving._metrics import ServingMetrics
 from keel.serving._model import ModelLoader
@@ -51,17 +51,8 @@ def serving_app(
             return service.get(name)
 
         def on_rollback(expected: int, reason: str, details: dict[str, Any]) -> None:
-            now = service.get(name)
-            if now.revision != expected or now.policy.canary is None:
-                raise Conflict(f"deployment {name!r} changed since revision {expected}")
-            service.update(
-                name,
-                now.policy.without_canary(),
-                expected_revision=expected,
-                actor="keel-serve",
-                reason=reason,
-                kind="rollback",
-                details=details,
+            service.rollback_canary(
+                name, expected_revision=expected, reason=reason, details=details
             )
 
     if policy is None:

@@ -26,7 +26,12 @@ from keel.core._deployments import (
     validate_deployment_name,
 )
 from keel.core._models import ModelURI
-from keel.core._names import MAX_NAME_LENGTH, validate_text_value
+from keel.core._names import (
+    MAX_DESCRIPTION_LENGTH,
+    validate_actor,
+    validate_reason,
+    validate_text_value,
+)
 from keel.errors import Conflict, IntegrityError, InvalidArgument, NotFound
 from keel.stores.metadata._deployments import DeploymentStore
 
@@ -45,8 +50,6 @@ __all__ = [
     "traffic_shares",
 ]
 
-MAX_DESCRIPTION_LENGTH = 5000
-MAX_REASON_LENGTH = 2000
 _RETRIES = 3
 _LIST_HINT = "; find deployable models with `keel models list`"
 
@@ -288,8 +291,8 @@ class DeploymentService:
             name,
             checked,
             description=_description(description),
-            actor=_actor(actor),
-            reason=_reason(reason),
+            actor=validate_actor(actor),
+            reason=validate_reason(reason),
         )
 
     def update(
@@ -316,8 +319,8 @@ class DeploymentService:
             checked,
             expected_revision=expected_revision,
             description=None if description is None else _description(description),
-            actor=_actor(actor),
-            reason=_reason(reason),
+            actor=validate_actor(actor),
+            reason=validate_reason(reason),
             kind=kind,
             details=details,
         )
@@ -356,13 +359,41 @@ class DeploymentService:
                     checked,
                     expected_revision=current.revision,
                     description=clean_description,
-                    actor=_actor(actor),
-                    reason=_reason(reason),
+                    actor=validate_actor(actor),
+                    reason=validate_reason(reason),
                 )
             except Conflict:
                 if attempt == _RETRIES - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def rollback_canary(
+        self,
+        name: str,
+        *,
+        expected_revision: int,
+        reason: str,
+        details: Mapping[str, Any] | None = None,
+        actor: str | None = "keel-serve",
+    ) -> Deployment:
+        """Drop the canary of revision ``expected_revision``, recorded as a ``rollback``.
+
+        For servers: of several workers rolling back the same revision, one succeeds and
+        the others get ``Conflict``. The remaining models are not re-checked: taking
+        traffic off a failing canary must not depend on the registry.
+        """
+        current = self.get(name)
+        if current.revision != expected_revision or current.policy.canary is None:
+            raise Conflict(f"deployment {name!r} changed since revision {expected_revision}")
+        return self.update(
+            name,
+            current.policy.without_canary(),
+            expected_revision=expected_revision,
+            actor=actor,
+            reason=reason,
+            kind="rollback",
+            details=details,
+        )
 
     def delete(self, name: str) -> None:
         self.store.delete(validate_deployment_name(name))
@@ -450,22 +481,3 @@ def _description(description: object) -> str:
     if not isinstance(description, str):
         raise InvalidArgument(f"description must be a string, got {type(description).__name__}")
     return validate_text_value(description.strip(), "description", MAX_DESCRIPTION_LENGTH)
-
-
-def _actor(actor: object) -> str | None:
-    if actor is None:
-        return None
-    if not isinstance(actor, str) or not actor.strip() or len(actor) > MAX_NAME_LENGTH:
-        raise InvalidArgument(
-            f"actor must be a non-empty name of at most {MAX_NAME_LENGTH} characters, "
-            "such as 'ada@example.com'"
-        )
-    return actor.strip()
-
-
-def _reason(reason: object) -> str | None:
-    if reason is None:
-        return None
-    if not isinstance(reason, str):
-        raise InvalidArgument(f"reason must be a string, got {type(reason).__name__}")
-    return validate_text_value(reason.strip(), "reason", MAX_REASON_LENGTH) or None

@@ -161,13 +161,14 @@ class ServingRuntime:
         model = variant.model
         assert model is not None
         if old is not None:
-            self.metrics.model_info.labels(
-                self.deployment, variant.name, old.name or old.source, old.label
-            ).set(0)
+            self._serving(variant.name, old, False)
             self.metrics.swaps.labels(self.deployment, variant.name).inc()
-        self.metrics.model_info.labels(
-            self.deployment, variant.name, model.name or model.source, model.label
-        ).set(1)
+        self._serving(variant.name, model, True)
+
+    def _serving(self, variant: str, model: ServedModel, now: bool) -> None:
+        """Set ``keel_model_info`` for ``model`` in ``variant``: 1 while it serves, else 0."""
+        label = model.name or model.source
+        self.metrics.model_info.labels(self.deployment, variant, label, model.label).set(int(now))
 
     def _router(
         self, policy: DeploymentPolicy, revision: int, keep: dict[tuple[str, str, str], Variant]
@@ -334,12 +335,7 @@ class ServingRuntime:
         retired = [v for v in old.variants if v not in router.variants]
         for variant in retired:
             if variant.model is not None:
-                self.metrics.model_info.labels(
-                    self.deployment,
-                    variant.name,
-                    variant.model.name or variant.model.source,
-                    variant.model.label,
-                ).set(0)
+                self._serving(variant.name, variant.model, False)
             await asyncio.to_thread(variant.batcher.close)
 
     async def _judge_canary(self) -> None:
