@@ -146,7 +146,10 @@ def main() -> None:
             "process and store. Rates are per second of the timed section; Keel's includes "
             "`keel.flush()` (every point durable), MLflow's per-call loop commits each point. "
             "Keel's batch is `log_metrics` of 1,000 keys per call; MLflow's is `log_batch` of "
-            "1,000 `Metric`s. Ratios: higher is better for Keel."
+            "1,000 `Metric`s. Ratios: higher is better for Keel. Search stores are filled once "
+            "by the Keel under test (refilled when `FILL_FORMAT` in keel_tracking.py changes); "
+            "each search is `keel.search_runs` returning a DataFrame, median of 5 calls after "
+            "a first call that opens the store."
         ),
     )
 

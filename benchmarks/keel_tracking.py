@@ -31,6 +31,9 @@ from typing import Any
 SEARCH_FILTER = "metrics.m0 > 0.5 and params.p1 = 'x'"
 SEARCH_MAX_RESULTS = 1000
 BATCH = 1000
+# Bumped when stores filled by an older Keel no longer stand for what Keel writes now
+# (2: time-ordered run ids), so a cached store is filled again.
+FILL_FORMAT = 2
 
 
 def _emit(cmd: str, **fields: Any) -> None:
@@ -98,7 +101,11 @@ def cmd_runs(n: int, directory: str) -> None:
 def cmd_fill_search(n: int, directory: str) -> None:
     d = Path(directory).resolve()
     marker = d / f"filled-{n}.json"
-    if marker.exists() and (d / "keel.db").exists():
+    if (
+        marker.exists()
+        and (d / "keel.db").exists()
+        and json.loads(marker.read_text()).get("format") == FILL_FORMAT
+    ):
         _emit("fill_search", n=n, skipped=True)
         return
     if d.exists():
@@ -126,22 +133,25 @@ def cmd_fill_search(n: int, directory: str) -> None:
         _bulk_fill(n, metric_values, p1_is_x, p_random)
     dt = time.perf_counter() - t0
     expected = int(np.sum((metric_values[:, 0] > 0.5) & p1_is_x))
-    marker.write_text(json.dumps({"n": n, "expected_matches": expected}))
+    marker.write_text(json.dumps({"n": n, "expected_matches": expected, "format": FILL_FORMAT}))
     _emit("fill_search", n=n, skipped=False, seconds=dt, runs_per_s=n / dt)
 
 
 def _bulk_fill(n: int, metric_values: Any, p1_is_x: Any, p_random: Any) -> None:
     """Large stores are set up with one multi-row insert per table (setup, not timed)."""
     from keel.context import get_context
-    from keel.core._ids import new_id
     from keel.stores.metadata._schema import metrics_latest, params, runs
+    from keel.stores.metadata._store import new_run_id
+    from keel.stores.metadata._summary import encode
 
     context = get_context()
     experiment = context.tracking.experiment(f"search-{n}")
     now = time.time()
-    ids = [new_id() for _ in range(n)]
+    ids = [new_run_id() for _ in range(n)]
     run_rows, param_rows, metric_rows = [], [], []
     for i, run_id in enumerate(ids):
+        logged = {f"p{j}": "x" if j == 1 and p1_is_x[i] else f"v{p_random[i, j]}" for j in range(5)}
+        latest = {f"m{j}": float(metric_values[i, j]) for j in range(5)}
         run_rows.append(
             {
                 "id": run_id,
@@ -151,16 +161,17 @@ def _bulk_fill(n: int, metric_values: Any, p1_is_x: Any, p_random: Any) -> None:
                 "start_time": now + i * 1e-3,
                 "end_time": now + i * 1e-3,
                 "source": "{}",
+                # the summary every write through the store keeps (docs/adr/0018)
+                "summary": encode(logged, latest, {}),
             }
         )
         for j in range(5):
-            value = "x" if j == 1 and p1_is_x[i] else f"v{p_random[i, j]}"
-            param_rows.append({"run_id": run_id, "key": f"p{j}", "value": value})
+            param_rows.append({"run_id": run_id, "key": f"p{j}", "value": logged[f"p{j}"]})
             metric_rows.append(
                 {
                     "run_id": run_id,
                     "key": f"m{j}",
-                    "value": float(metric_values[i, j]),
+                    "value": latest[f"m{j}"],
                     "step": 0,
                     "timestamp": now,
                 }

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from keel.stores.metadata import MetadataStore
-from keel.testing.conformance import MetadataStoreConformance
+from keel.testing.conformance import MetadataStoreConformance, check_summary_migration
 
 pytestmark = pytest.mark.postgres
 
@@ -21,3 +21,7 @@ def store(fresh_postgres_uri: str) -> Iterator[MetadataStore]:
 
 class TestPostgresConformance(MetadataStoreConformance):
     pass
+
+
+def test_migration_fills_summaries_of_existing_runs(fresh_postgres_uri: str) -> None:
+    check_summary_migration(fresh_postgres_uri)

@@ -10,21 +10,126 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 
 from keel.core._entities import RunStatus
 from keel.core._filter import parse_filter, parse_order_by
 from keel.errors import AlreadyExists, Conflict, InvalidArgument, NotFound
-from keel.stores.metadata import MetadataStore
+from keel.stores.metadata import MetadataStore, summary_parts
+from keel.stores.metadata._schema import runs
 from keel.stores.metadata._store import CHUNK_POINTS
+from keel.stores.metadata._summary import decode, from_tables
+from keel.testing.conformance_deployments import _tables_named
 
 
 def _search(store: MetadataStore, exp: str, text: str | None, **kwargs: Any) -> list[str]:
     order = parse_order_by(kwargs.pop("order_by", None))
     found = store.search_runs([exp], parse_filter(text), order, **kwargs)
     return [r.name for r in found]
+
+
+def _in_threads(work: Callable[[int], None], workers: int) -> list[BaseException]:
+    """Run ``work(0)`` ... ``work(workers - 1)`` at once; what they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(worker: int) -> None:
+        try:
+            work(worker)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=guarded, args=(w,)) for w in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return errors
+
+
+def _same(left: Any, right: Any) -> bool:
+    """Equal, counting NaN equal to NaN (values of params, metrics and tags)."""
+    if isinstance(left, float) and isinstance(right, float) and left != left:
+        return right != right
+    if isinstance(left, dict) and isinstance(right, dict):
+        return left.keys() == right.keys() and all(_same(left[k], right[k]) for k in left)
+    if isinstance(left, tuple) and isinstance(right, tuple):
+        return len(left) == len(right) and all(map(_same, left, right))
+    return bool(left == right and type(left) is type(right))
+
+
+def assert_summaries_match_tables(store: MetadataStore, run_ids: list[str]) -> None:
+    """Each run's summary holds exactly what the params, metrics_latest and tags
+    tables hold for it: the invariant every write must keep.
+    """
+    with store.engine.connect() as conn:
+        expected = from_tables(conn, run_ids)
+        stored = dict(
+            conn.execute(sa.select(runs.c.id, runs.c.summary).where(runs.c.id.in_(run_ids))).all()
+        )
+    assert stored.keys() == set(run_ids)
+    for run_id in run_ids:
+        got, want = decode(stored[run_id]), decode(expected[run_id])
+        assert _same(got, want), f"run {run_id}: summary {got} but tables hold {want}"
+
+
+def check_summary_migration(uri: str) -> None:
+    """Migrating an empty database at ``uri`` to 0005, filling it the way 0005 stored
+    runs, then opening it (to head) gives every run the summary its tables imply.
+    """
+    import os
+
+    from alembic import command
+    from alembic.config import Config
+
+    from keel.stores.metadata._engine import _MIGRATIONS
+
+    engine = sa.create_engine(uri)
+    try:
+        with engine.begin() as conn:
+            config = Config()
+            config.set_main_option("script_location", os.fspath(_MIGRATIONS))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0005")
+            conn.execute(sa.text("INSERT INTO experiments VALUES ('e', 'old', 1.0, NULL)"))
+            for i, run_id in enumerate(("r" * 32, "s" * 32, "t" * 32)):
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO runs (id, experiment_id, name, status, start_time, source) "
+                        "VALUES (:id, 'e', :name, 'FINISHED', :start, '{}')"
+                    ),
+                    {"id": run_id, "name": f"run-{i}", "start": float(i)},
+                )
+            values = sa.text("INSERT INTO params VALUES (:r, :k, :v)")
+            conn.execute(values, [{"r": "r" * 32, "k": "C", "v": "0.1"}])
+            conn.execute(sa.text("INSERT INTO tags VALUES (:r, 'team', 'risk')"), {"r": "s" * 32})
+            conn.execute(
+                sa.text("INSERT INTO metrics_latest VALUES (:r, :k, :v, 0, 1.0)"),
+                [
+                    {"r": "r" * 32, "k": "auc", "v": 0.9},
+                    {"r": "r" * 32, "k": "nan", "v": None},
+                    {"r": "r" * 32, "k": "inf", "v": math.inf},
+                ],
+            )
+    finally:
+        engine.dispose()
+    store = MetadataStore.open(uri)
+    try:
+        assert_summaries_match_tables(store, ["r" * 32, "s" * 32, "t" * 32])
+        first = store.get_run("r" * 32)
+        assert first.params == {"C": "0.1"}
+        assert first.metrics["auc"] == 0.9
+        assert first.metrics["inf"] == math.inf
+        assert math.isnan(first.metrics["nan"])
+        assert store.get_run("s" * 32).tags == {"team": "risk"}
+        found = store.search_runs([], parse_filter("metrics.auc > 0.5"), ())
+        assert [r.name for r in found] == ["run-0"]
+        assert [r.name for r in store.search_runs(["e"], None, ())] == ["run-2", "run-1", "run-0"]
+    finally:
+        store.close()
 
 
 class MetadataStoreConformance:
@@ -166,25 +271,16 @@ class MetadataStoreConformance:
     def test_concurrent_metric_writes_lose_nothing(self, store: MetadataStore) -> None:
         exp = store.create_experiment("threads")
         run = store.create_run(exp.id, "r")
-        errors: list[BaseException] = []
 
         def write(worker: int) -> None:
-            try:
-                for batch in range(10):
-                    rows = [
-                        (run.id, f"w{worker}", float(i), batch * 100 + i, time.time())
-                        for i in range(100)
-                    ]
-                    store.log_metrics(rows)
-            except BaseException as exc:
-                errors.append(exc)
+            for batch in range(10):
+                rows = [
+                    (run.id, f"w{worker}", float(i), batch * 100 + i, time.time())
+                    for i in range(100)
+                ]
+                store.log_metrics(rows)
 
-        threads = [threading.Thread(target=write, args=(w,)) for w in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == []
+        assert _in_threads(write, 4) == []
         for worker in range(4):
             assert len(store.get_metric_history(run.id, f"w{worker}").values) == 1000
 
@@ -283,3 +379,105 @@ class MetadataStoreConformance:
         assert run.params == {"model": "lr", "C": "0.1"}
         assert run.metrics == {"auc": 0.91, "loss": 0.2}
         assert run.tags == {"team": "risk"}
+
+    # run summaries (docs/adr/0018-run-summary-column.md) -------------------------
+
+    def test_summary_follows_every_kind_of_write(self, store: MetadataStore) -> None:
+        exp = store.create_experiment("summary")
+        run = store.create_run(exp.id, "r", tags_={"team": "risk", "stage": "dev"})
+        assert_summaries_match_tables(store, [run.id])
+        store.log_params(run.id, {"C": "0.1", "penalty": "l2"})
+        store.log_params(run.id, {"C": "0.1", "solver": "lbfgs"})
+        with pytest.raises(Conflict):
+            store.log_params(run.id, {"C": "9", "never": "stored"})
+        store.set_tags(run.id, {"stage": "prod", "owner": "ada"})
+        store.delete_tags(run.id, ["team"])
+        with pytest.raises(NotFound, match="no tag 'gone'"):
+            store.delete_tags(run.id, ["owner", "gone"])
+        special = [math.nan, math.inf, -math.inf, -0.0, 5e-324]
+        store.log_metrics([(run.id, f"s{i}", v, 0, 1.0) for i, v in enumerate(special)])
+        store.log_metrics([(run.id, "loss", 0.5, 3, 10.0), (run.id, "loss", 0.4, 3, 11.0)])
+        store.log_metrics([(run.id, "loss", 0.1, 1, 20.0)])  # an older step: not the latest
+        assert_summaries_match_tables(store, [run.id])
+        got = store.get_run(run.id)
+        assert got.params == {"C": "0.1", "penalty": "l2", "solver": "lbfgs"}
+        assert got.tags == {"stage": "prod", "owner": "ada"}
+        assert got.metrics["loss"] == 0.4
+        assert _same(tuple(got.metrics[f"s{i}"] for i in range(len(special))), tuple(special))
+        (found,) = store.search_runs([exp.id], parse_filter("params.C = '0.1'"), ())
+        assert _same((found.params, found.metrics, found.tags), (got.params, got.metrics, got.tags))
+
+    def test_summary_of_a_metric_batch_over_many_runs(self, store: MetadataStore) -> None:
+        exp = store.create_experiment("batch")
+        ids = [store.create_run(exp.id, f"r{i}").id for i in range(25)]
+        store.log_params(ids[0], {"kept": "yes"})
+        rows = [
+            (run_id, f"m{k}", float(i * k), step, float(step))
+            for step in range(3)
+            for i, run_id in enumerate(reversed(ids))
+            for k in range(4)
+        ]
+        store.log_metrics(rows)
+        assert_summaries_match_tables(store, ids)
+        assert store.get_run(ids[0]).params == {"kept": "yes"}
+        assert store.get_run(ids[1]).metrics == {f"m{k}": float(23 * k) for k in range(4)}
+
+    def test_a_refused_metric_batch_leaves_summaries_alone(self, store: MetadataStore) -> None:
+        exp = store.create_experiment("refused")
+        run = store.create_run(exp.id, "r")
+        store.log_metrics([(run.id, "m", 1.0, 0, 1.0)])
+        with pytest.raises(NotFound):
+            store.log_metrics([(run.id, "m", 2.0, 1, 2.0), ("f" * 32, "m", 3.0, 1, 2.0)])
+        assert store.get_run(run.id).metrics == {"m": 1.0}
+        assert_summaries_match_tables(store, [run.id])
+
+    def test_deleted_runs_keep_their_summary(self, store: MetadataStore) -> None:
+        exp = store.create_experiment("deleted")
+        run = store.create_run(exp.id, "r", tags_={"t": "1"})
+        store.log_params(run.id, {"p": "1"})
+        store.delete_run(run.id)
+        assert store.search_runs([exp.id], None, ()) == []
+        (found,) = store.search_runs([exp.id], None, (), include_deleted=True)
+        assert (found.params, found.tags) == ({"p": "1"}, {"t": "1"})
+        assert_summaries_match_tables(store, [run.id])
+
+    def test_concurrent_writers_keep_the_summary_whole(self, store: MetadataStore) -> None:
+        exp = store.create_experiment("racing")
+        run = store.create_run(exp.id, "r")
+
+        def write(worker: int) -> None:
+            for i in range(15):
+                if worker == 0:
+                    store.log_params(run.id, {f"p{i}": str(i)})
+                elif worker == 1:
+                    store.set_tags(run.id, {f"t{i % 5}": str(i)})
+                else:
+                    store.log_metrics([(run.id, f"w{worker}", float(i), i, time.time())])
+
+        assert _in_threads(write, 4) == []
+        assert_summaries_match_tables(store, [run.id])
+        got = store.get_run(run.id)
+        assert got.params == {f"p{i}": str(i) for i in range(15)}
+        assert got.tags == {f"t{k}": str(10 + k) for k in range(5)}
+        assert got.metrics == {"w2": 14.0, "w3": 14.0}
+
+    def test_search_rows_carry_the_summary(self, store: MetadataStore, searchable: str) -> None:
+        rows = store.search_run_rows([searchable], parse_filter("run_name = 'a'"), ())
+        (row,) = rows
+        assert row[0] == store.search_runs([searchable], parse_filter("run_name = 'a'"), ())[0].id
+        assert summary_parts(row[-1]) == (
+            {"model": "lr", "C": "0.1"},
+            {"auc": 0.91, "loss": 0.2},
+            {"team": "risk"},
+        )
+
+    def test_the_migration_matches_the_tracking_schema(self, store: MetadataStore) -> None:
+        from alembic.autogenerate import compare_metadata
+        from alembic.migration import MigrationContext
+
+        from keel.stores.metadata._schema import metadata
+
+        tracking = {"runs", "params", "tags", "metrics_latest", "metric_chunks", "experiments"}
+        with store.engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
+        assert [change for change in diff if _tables_named(change) & tracking] == []

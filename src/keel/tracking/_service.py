@@ -27,6 +27,7 @@ from keel.stores.artifacts import ArtifactStore
 from keel.stores.metadata import MetadataStore
 from keel.tracking._buffer import MetricWriter
 from keel.tracking._environment import environment, process_source
+from keel.tracking._frame import rows_to_frame
 from keel.tracking._history import MetricHistory
 
 if TYPE_CHECKING:
@@ -76,11 +77,14 @@ class TrackingService:
         names = [experiment] if isinstance(experiment, str) else list(experiment)
         ids = []
         for name in names:
-            found = self.store.get_experiment_by_name(validate_name(name, "experiment name"))
+            found = self._experiments.get(name)
             if found is None:
-                raise NotFound(
-                    f"no experiment {name!r}; list experiments with `keel experiments list`"
-                )
+                found = self.store.get_experiment_by_name(validate_name(name, "experiment name"))
+                if found is None:
+                    raise NotFound(
+                        f"no experiment {name!r}; list experiments with `keel experiments list`"
+                    )
+                self._experiments[name] = found
             ids.append(found.id)
         return ids
 
@@ -160,6 +164,10 @@ class TrackingService:
 
     def set_tags(self, run_id: str, values: Mapping[str, Any]) -> None:
         self.store.set_tags(run_id, self._clean_tags(values))
+
+    def delete_tags(self, run_id: str, keys: Sequence[str]) -> None:
+        """Remove tags from a run; a key it does not have is refused and nothing changes."""
+        self.store.delete_tags(run_id, [validate_key(k, "tag key") for k in keys])
 
     def log_metrics(
         self,
@@ -261,31 +269,10 @@ class TrackingService:
         offset: int = 0,
     ) -> pd.DataFrame:
         """Search results as a DataFrame: a row per run; ``metrics.*``, ``params.*``, ``tags.*``."""
-        found = self.search_runs(experiment, filter, order_by, max_results, offset)
-        return runs_to_frame(found)
-
-
-def runs_to_frame(found: Sequence[Run]) -> pd.DataFrame:
-    """One row per run with attribute columns first, then metrics, params and tags."""
-    import pandas as pd
-
-    base = {
-        "run_id": [r.id for r in found],
-        "experiment_id": [r.experiment_id for r in found],
-        "run_name": [r.name for r in found],
-        "status": [r.status.value for r in found],
-        "start_time": pd.to_datetime([r.start_time for r in found], unit="s", utc=True),
-        "end_time": pd.to_datetime(
-            [r.end_time if r.end_time is not None else float("nan") for r in found],
-            unit="s",
-            utc=True,
-        ),
-        "parent_run_id": [r.parent_id for r in found],
-    }
-    columns: dict[str, Any] = dict(base)
-    for prefix, attr in (("metrics", "metrics"), ("params", "params"), ("tags", "tags")):
-        keys = sorted({k for r in found for k in getattr(r, attr)})
-        for key in keys:
-            default = float("nan") if prefix == "metrics" else None
-            columns[f"{prefix}.{key}"] = [getattr(r, attr).get(key, default) for r in found]
-    return pd.DataFrame(columns)
+        expr = parse_filter(filter)
+        keys = parse_order_by(order_by)
+        self.metrics.flush()
+        rows = self.store.search_run_rows(
+            self._experiment_ids(experiment), expr, keys, max_results=max_results, offset=offset
+        )
+        return rows_to_frame(rows)

@@ -10,7 +10,7 @@ import pytest
 
 from keel.errors import ConfigurationError
 from keel.stores.metadata import HEAD_REVISION, MetadataStore, current_revision
-from keel.testing.conformance import MetadataStoreConformance
+from keel.testing.conformance import MetadataStoreConformance, check_summary_migration
 
 
 @pytest.fixture
@@ -44,3 +44,21 @@ def test_sqlite_runs_in_wal_mode(tmp_path: Path) -> None:
 def test_unsupported_store_uri_names_the_fix(uri: str) -> None:
     with pytest.raises(ConfigurationError, match="sqlite"):
         MetadataStore.open(uri)
+
+
+def test_migration_fills_summaries_of_existing_runs(tmp_path: Path) -> None:
+    check_summary_migration(f"sqlite:///{tmp_path / 'keel.db'}")
+
+
+def test_run_ids_sort_in_creation_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    from keel.core._ids import is_id
+    from keel.stores.metadata._store import new_run_id
+
+    made = []
+    for millis in (1_700_000_000_000, 1_700_000_000_001, 1_800_000_000_000):
+        monkeypatch.setattr("time.time_ns", lambda millis=millis: millis * 1_000_000)
+        made.append(new_run_id())
+    assert made == sorted(made)
+    assert all(is_id(run_id) for run_id in made)
+    monkeypatch.setattr("time.time_ns", lambda: 1_700_000_000_000 * 1_000_000)
+    assert len({new_run_id() for _ in range(100)}) == 100

@@ -1,9 +1,10 @@
 """The metadata store's tables, as SQLAlchemy Core metadata.
 
 Latest metric values are denormalised into ``metrics_latest`` so run search never
-scans metric history; the history itself lives in ``metric_chunks``: one row per
-(run, key, flushed batch) holding packed little-endian arrays of steps, timestamps
-and values (see docs/adr/0003-metric-history-chunks.md).
+scans metric history, and each run's latest params, metrics and tags into
+``runs.summary`` so a page of results is one row per run (docs/adr/0018). The
+history lives in ``metric_chunks``: one row per (run, key, flushed batch) holding
+packed little-endian arrays of steps, timestamps and values (docs/adr/0003).
 """
 
 from __future__ import annotations
@@ -57,8 +58,19 @@ runs = sa.Table(
     sa.Column("source", sa.Text, nullable=False, server_default="{}"),
     sa.Column("environment_digest", sa.String(64), nullable=True),
     sa.Column("deleted_at", sa.Float, nullable=True),
-    sa.Index(None, "experiment_id", "start_time"),
+    # Latest params, metrics and tags as JSON, rewritten by every write that changes
+    # them (docs/adr/0018-run-summary-column.md).
+    sa.Column("summary", sa.Text, nullable=False, server_default="{}"),
     sa.Index(None, "parent_id"),
+)
+# Search's default order (newest first, then id) straight from the index, with what
+# the scan filters on before it visits the row.
+sa.Index(
+    "ix_runs_experiment_id_start_time_id",
+    runs.c.experiment_id,
+    runs.c.start_time.desc(),
+    runs.c.id,
+    runs.c.deleted_at,
 )
 
 params = sa.Table(

@@ -96,6 +96,25 @@ def compile_filter(expr: Expr | None) -> ColumnElement[bool]:
     raise InvalidArgument(f"unsupported filter node {type(expr).__name__}")
 
 
+PAGE_COLUMNS = (
+    "id",
+    "experiment_id",
+    "name",
+    "status",
+    "start_time",
+    "end_time",
+    "parent_id",
+    "environment_digest",
+    "summary",
+)
+"""The columns of a search page's rows, in order."""
+
+# The parts every page query shares, built once (statements are immutable).
+_PAGE = sa.select(*(runs.c[name] for name in PAGE_COLUMNS))
+_NOT_DELETED = runs.c.deleted_at.is_(None)
+_NEWEST_FIRST = (runs.c.start_time.desc(), runs.c.id.asc())
+
+
 def runs_page(
     experiment_ids: Sequence[str],
     expr: Expr | None,
@@ -105,14 +124,14 @@ def runs_page(
     offset: int = 0,
     include_deleted: bool = False,
 ) -> sa.Select[Any]:
-    """SELECT the matching runs' columns (all but ``source``), ordered, one page."""
-    query = sa.select(*(c for c in runs.c if c.name != "source")).where(compile_filter(expr))
+    """SELECT the matching runs' ``PAGE_COLUMNS``, ordered, one page."""
+    query = _PAGE if expr is None else _PAGE.where(compile_filter(expr))
     if len(experiment_ids) == 1:
         query = query.where(runs.c.experiment_id == experiment_ids[0])
     elif experiment_ids:
         query = query.where(runs.c.experiment_id.in_(list(experiment_ids)))
     if not include_deleted:
-        query = query.where(runs.c.deleted_at.is_(None))
+        query = query.where(_NOT_DELETED)
     ordering: list[ColumnElement[Any]] = []
     for position, key in enumerate(order_by):
         if key.kind == "attribute":
@@ -130,5 +149,4 @@ def runs_page(
             column = table.c.value
         ordering.append(column.is_(None))  # runs without the key sort last either way
         ordering.append(column.desc() if key.descending else column.asc())
-    ordering += [runs.c.start_time.desc(), runs.c.id.asc()]
-    return query.order_by(*ordering).limit(limit).offset(offset)
+    return query.order_by(*ordering, *_NEWEST_FIRST).limit(limit).offset(offset)
