@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -85,6 +86,9 @@ def add(
     as_json: JSON = False,
 ) -> None:
     """Version a file or directory; unchanged content keeps the latest version."""
+    # This process ends after one add: what start-up built lives until exit, so no
+    # collection of the cyclic garbage collector need walk it again.
+    gc.freeze()
     with errors_reported(as_json):
         result = _service().add_detailed(path, name, message=message)
     v = result.version

@@ -14,10 +14,13 @@ links would make a version depend on files outside it).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import stat
 from collections.abc import Iterable, Sequence
+from operator import itemgetter
 from pathlib import Path, PurePosixPath
+from stat import S_ISDIR, S_ISLNK, S_ISREG
 from typing import NamedTuple
 
 import orjson
@@ -81,52 +84,77 @@ def scan(path: Path, ignore: Sequence[Path] = ()) -> tuple[str, list[ScannedFile
             f"{path} is an empty directory (or holds only empty directories); "
             "there is nothing to version, so add a directory with at least one file"
         )
-    files.sort()  # by relative path: the first field, unique
+    files.sort(key=itemgetter(0))  # by relative path (unique); faster than whole tuples
     return "directory", files
 
 
 def _walk(
     root: Path, directory: Path, prefix: str, skip: set[Path], out: list[ScannedFile]
 ) -> None:
+    base = os.path.join(os.fspath(directory), "")
+    descriptor = None
     try:
-        entries = list(os.scandir(directory))
+        if _STAT_DIR_FD:
+            descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+            names = os.listdir(descriptor)
+        else:
+            names = os.listdir(directory)
     except PermissionError as error:
+        if descriptor is not None:
+            os.close(descriptor)
         raise InvalidArgument(
             f"cannot list {directory}: {error.strerror}; give yourself read access "
             "or move it out of the dataset"
         ) from None
-    # The hot loop of a re-add: one lstat per file, no Path objects, one tuple each.
-    append = out.append
-    is_regular = stat.S_ISREG
-    for entry in entries:
-        name = entry.name
-        relpath = prefix + (name if name.isascii() else _name(name, directory))
-        if entry.is_symlink():
-            append(_follow_link(root, Path(entry.path), relpath))
-            continue
-        if entry.is_dir(follow_symlinks=False):
-            full = Path(entry.path)
-            if full in skip:
-                continue
-            _walk(root, full, relpath + "/", skip, out)
-            continue
-        info = entry.stat(follow_symlinks=False)
-        if not is_regular(info.st_mode):
-            raise InvalidArgument(
-                f"{entry.path} is not a regular file (a socket, pipe or device); "
-                "remove it from the directory before adding it"
-            )
-        append(
-            ScannedFile(
-                relpath,
-                entry.path,
-                info.st_size,
-                info.st_mtime_ns,
-                info.st_ctime_ns,
-                info.st_ino,
-                info.st_dev,
-            )
-        )
+    try:
+        # The hot loop of a re-add: one lstat per entry, relative to the open directory
+        # (no path walk from /), no Path or DirEntry objects, one tuple each.
+        if descriptor is not None:
+            lstat = functools.partial(os.stat, dir_fd=descriptor, follow_symlinks=False)
+        else:
+            lstat = functools.partial(_lstat_in, base)
+        append = out.append
+        new = tuple.__new__
+        for name in names:
+            relpath = prefix + (name if name.isascii() else _name(name, directory))
+            info = lstat(name)
+            mode = info.st_mode
+            if S_ISREG(mode):
+                append(
+                    new(
+                        ScannedFile,
+                        (
+                            relpath,
+                            base + name,
+                            info.st_size,
+                            info.st_mtime_ns,
+                            info.st_ctime_ns,
+                            info.st_ino,
+                            info.st_dev,
+                        ),
+                    )
+                )
+            elif S_ISLNK(mode):
+                append(_follow_link(root, Path(base + name), relpath))
+            elif S_ISDIR(mode):
+                full = Path(base + name)
+                if full not in skip:
+                    _walk(root, full, relpath + "/", skip, out)
+            else:
+                raise InvalidArgument(
+                    f"{base + name} is not a regular file (a socket, pipe or device); "
+                    "remove it from the directory before adding it"
+                )
+    finally:
+        if descriptor is not None:
+            os.close(descriptor)
+
+
+_STAT_DIR_FD = os.stat in os.supports_dir_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _lstat_in(base: str, name: str) -> os.stat_result:
+    return os.lstat(base + name)
 
 
 def _name(name: str, directory: Path) -> str:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from keel.core._data import DatasetRef, DatasetVersion, ManifestEntry, validate_dataset_name
 from keel.core._data import validate_dataset_tag as _validate_tag
 from keel.data._manifest import ScannedFile, decode_manifest, manifest_bytes, scan
-from keel.data._restore import load_frame, restore, tabular_format
+from keel.data._restore import TABULAR_SUFFIXES, load_frame, restore, tabular_format
 from keel.data._statcache import StatCache, now_ns
 from keel.errors import InvalidArgument
 from keel.stores.artifacts import ArtifactStore, SourceFile
@@ -158,24 +158,29 @@ class DataService:
         with _no_cycle_collection():  # tens of thousands of tuples, none of them cyclic
             kind, files = scan(source, self.ignore)
             root = source.resolve() if kind == "directory" else source.absolute()
-            cached = self.stat_cache.lookup(root, files)
-            unchanged = None not in cached and not parent_ids
-            if unchanged:
-                # Nothing changed on disk: only the manifest digest is needed, no object.
-                rows = [(f.relpath, f.size, d) for f, d in zip(files, cached, strict=True) if d]
-                digest = _digest(manifest_bytes(kind, rows))
-        if unchanged:
-            latest = self._latest_if(name, digest)
+            hit = self.stat_cache.lookup(root, kind, files)
+            cached = hit.digests
+            known: str | None = None  # the manifest digest, when no byte needs reading
+            if not parent_ids:
+                known = hit.manifest
+                if known is None and None not in cached:
+                    rows = [
+                        (f.relpath, f.size, d)
+                        for f, d in zip(files, cached, strict=True)
+                        if d is not None
+                    ]
+                    known = _digest(manifest_bytes(kind, rows))
+        if known is not None:
+            latest = self._latest_if(name, known)
             if latest is not None:
                 return AddResult(latest, False, len(files), 0, 0, time.perf_counter() - started)
-        sources = [SourceFile(Path(f.path), f.size, d) for f, d in zip(files, cached, strict=True)]
+        sources = [SourceFile(f.path, f.size, d) for f, d in zip(files, cached, strict=True)]
         staged = self.artifacts.stage_files(sources, workers=self.workers)
         try:
             entries = [
-                ManifestEntry(f.relpath, ref.size, ref.digest)
-                for f, ref in zip(files, staged.refs, strict=True)
+                (f.relpath, r.size, r.digest) for f, r in zip(files, staged.refs, strict=True)
             ]
-            manifest = manifest_bytes(kind, [(e.path, e.size, e.digest) for e in entries])
+            manifest = manifest_bytes(kind, entries)
             digest = _digest(manifest)
             latest = None if parent_ids else self._latest_if(name, digest)
             schema, profile = (None, None) if latest else self._describe(kind, files)
@@ -183,10 +188,8 @@ class DataService:
         except BaseException:
             staged.discard()
             raise
-        self.stat_cache.store(
-            [(f, e.digest) for f, e, c in zip(files, entries, cached, strict=True) if c is None],
-            scan_started,
-        )
+        if hit.manifest != digest:
+            self.stat_cache.store(root, kind, files, [e[2] for e in entries], digest, scan_started)
         hashed = sum(1 for c in cached if c is None)
         if latest is not None:
             return AddResult(latest, False, len(files), hashed, 0, time.perf_counter() - started)
@@ -196,7 +199,7 @@ class DataService:
             NewVersion(
                 digest=digest,
                 file_count=len(entries),
-                size=sum(e.size for e in entries),
+                size=sum(e[1] for e in entries),
                 kind=kind,
                 message=message or "",
                 schema=schema,
@@ -245,7 +248,12 @@ class DataService:
         self, kind: str, files: Sequence[ScannedFile]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """Schema and profile of tabular content, when a profiler is installed."""
-        tabular = [f for f in files if tabular_format(f.relpath) is not None]
+        suffixes = tuple(TABULAR_SUFFIXES)
+        tabular = [
+            f
+            for f in files
+            if f.relpath.lower().endswith(suffixes) and tabular_format(f.relpath) is not None
+        ]
         if not tabular or len(tabular) > MAX_PROFILED_FILES:
             return None, None  # before importing the profiler: it loads numpy
         profile_file = self._profiler()

@@ -14,11 +14,6 @@ from keel.errors import Conflict, InvalidArgument, NotFound
 from keel.stores.artifacts._packs import decode_index
 
 
-@pytest.fixture
-def data(keel_home: Path) -> DataService:
-    return keel.data.service()
-
-
 def _tree(root: Path, files: dict[str, bytes]) -> Path:
     for rel, content in files.items():
         target = root / rel

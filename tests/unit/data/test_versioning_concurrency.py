@@ -112,35 +112,80 @@ def test_failure_after_hashing_leaves_no_version_and_no_object(tmp_path: Path) -
         store.close()
 
 
+# The child pauses at a chosen point of ``add`` (it writes a marker file, then sleeps)
+# so the parent kills it exactly there, however loaded the machine is.
 KILLED = """
-import sys
+import os, sys, time
+from pathlib import Path
 import keel
+from keel.data import _service
+from keel.stores.artifacts import _bulk
+
+marker, point = Path(sys.argv[2]), sys.argv[3]
+
+def pause():
+    marker.write_text(str(os.getpid()))
+    time.sleep(600)
+
+if point == "staging":  # some objects are staged, none is published
+    large = _bulk._Stager.large
+    seen = []
+    def pausing_large(self, source):
+        result = large(self, source)
+        seen.append(result)
+        if len(seen) == 3:
+            pause()
+        return result
+    _bulk._Stager.large = pausing_large
+elif point == "publishing":  # half of the staged objects are renamed into place
+    replace = _bulk.os.replace
+    done = []
+    def pausing_replace(src, dst):
+        replace(src, dst)
+        done.append(dst)
+        if len(done) == 4:
+            pause()
+    _bulk.os.replace = pausing_replace
+elif point == "recording":  # every object is stored, the version is not recorded
+    commit_version = _service.DatasetCatalog.commit_version
+    def pausing_commit(self, *args, **kwargs):
+        pause()
+        return commit_version(self, *args, **kwargs)
+    _service.DatasetCatalog.commit_version = pausing_commit
 keel.data.add(sys.argv[1], "big")
 """
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL")
-def test_killed_add_leaves_no_version(tmp_path: Path) -> None:
+@pytest.mark.parametrize("point", ["staging", "publishing", "recording"])
+def test_killed_add_leaves_no_version(tmp_path: Path, point: str) -> None:
     data = tmp_path / "d"
     data.mkdir()
     for i in range(8):
         (data / f"f{i}").write_bytes(os.urandom(8 * 1024 * 1024))
     home = tmp_path / "home"
-    child = subprocess.Popen([sys.executable, "-c", KILLED, str(data)], env=_env(home))
-    deadline = time.monotonic() + 60
-    # Kill it once it is storing objects (its artifact directory exists).
-    while not (home / "artifacts" / "objects").exists() and time.monotonic() < deadline:
-        time.sleep(0.005)
-    time.sleep(0.05)
-    child.send_signal(signal.SIGKILL)
-    child.wait(timeout=30)
+    marker = tmp_path / "paused"
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED, str(data), str(marker), point], env=_env(home)
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert marker.exists(), f"the child never reached {point!r} (exit {child.poll()})"
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=30)
     service, store = _service(home)
     try:
         with pytest.raises(NotFound, match="no dataset 'big'"):
             service.list_versions("big")
         # Nothing visible but complete objects: every object matches its digest.
-        for digest in _visible_objects(home):
+        visible = _visible_objects(home)
+        for digest in visible:
             assert service.artifacts.get_bytes(digest)
+        if point == "staging":
+            assert visible == []
         # and the same add now succeeds
         assert service.add(data, "big").version == 1
     finally:

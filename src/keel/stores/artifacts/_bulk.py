@@ -92,9 +92,13 @@ def parallel_map(function: Callable[[T], R], items: Sequence[T], workers: int) -
 
 @dataclass(frozen=True, slots=True)
 class SourceFile:
-    """A file to store; ``digest`` when already known (a stat-cache hit)."""
+    """A file to store; ``digest`` when already known (a stat-cache hit).
 
-    path: Path
+    ``path`` may be a plain string: a batch of 20,000 files is cheaper without building
+    20,000 ``Path`` objects.
+    """
+
+    path: str | os.PathLike[str]
     size: int
     digest: str | None = None
 
@@ -190,15 +194,23 @@ class _Stager:
     def __init__(self, objects: Path, packs: PackIndex) -> None:
         self.objects = os.fspath(objects)
         self.packs = packs
+        self.packed = packs.snapshot()  # the batch answers from this; see PackIndex.get
         self.created: list[str] = []  # list.append is atomic: pool threads record here
         self.batch: set[str] = set()  # digests this batch already holds
         self.writer = PackWriter(os.fspath(packs.directory), self.created)
+        # Shard folders (objects/ab) that existed when the batch began: a digest whose
+        # shard is absent cannot be stored loose, so it costs no stat. One created by
+        # another process meanwhile can only mean content stored twice, never lost.
+        try:
+            self.shards = frozenset(os.listdir(self.objects))
+        except FileNotFoundError:
+            self.shards = frozenset()
 
     def stored(self, digest: str) -> bool:
         return (
             digest in self.batch
-            or self.packs.get(digest, refresh=False) is not None
-            or os.path.isfile(_object_path(self.objects, digest))
+            or digest in self.packed
+            or (digest[:2] in self.shards and os.path.isfile(_object_path(self.objects, digest)))
         )
 
     def small(self, source: SourceFile) -> _Staged:
@@ -208,12 +220,14 @@ class _Stager:
             if self.stored(source.digest):
                 return ArtifactRef(source.digest, source.size), None
         path = os.fspath(source.path)
-        with _reading(path):
+        try:  # not ``with _reading(path)``: a context manager per 4 KiB file shows up
             descriptor = os.open(path, os.O_RDONLY)
             try:
                 data = _read_small(descriptor, source.size)
             finally:
                 os.close(descriptor)
+        except OSError as error:
+            raise _read_error(path, error) from None
         if data is None:  # it grew past 1 MiB since the scan
             return self.large(source)
         digest = blake3.blake3(data).hexdigest()
@@ -275,8 +289,8 @@ def stage_local(
     sync: SyncMode,
 ) -> StagedFiles:
     """Hash ``files`` and stage the new ones (see the module docstring)."""
-    stager = _Stager(objects, packs)
     packs.refresh()  # once: lookups below answer from memory
+    stager = _Stager(objects, packs)
     staged: list[_Staged | None] = [None] * len(files)
     large = [i for i, f in enumerate(files) if f.size >= _SMALL]
     try:
@@ -342,18 +356,25 @@ def _read_small(descriptor: int, hint: int) -> bytes | None:
 def _reading(path: str) -> Iterator[None]:
     try:
         yield
-    except FileNotFoundError:
-        raise NotFound(
+    except OSError as error:
+        raise _read_error(path, error) from None
+
+
+def _read_error(path: str, error: OSError) -> Exception:
+    """The Keel error for ``error`` raised while reading the source file ``path``."""
+    if isinstance(error, FileNotFoundError):
+        return NotFound(
             f"{path} disappeared while it was being added; "
             "add again once nothing is moving files in that directory"
-        ) from None
-    except PermissionError as error:
-        raise InvalidArgument(
+        )
+    if isinstance(error, PermissionError):
+        return InvalidArgument(
             f"cannot read {path}: {error.strerror}; give yourself read access "
             f"(chmod u+r '{path}') or move it out of the dataset"
-        ) from None
-    except IsADirectoryError:
-        raise InvalidArgument(f"{path} is a directory, not a file") from None
+        )
+    if isinstance(error, IsADirectoryError):
+        return InvalidArgument(f"{path} is a directory, not a file")
+    return error
 
 
 def _object_path(objects: str, digest: str) -> str:

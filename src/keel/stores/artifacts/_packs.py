@@ -26,7 +26,7 @@ import os
 import stat
 import struct
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, NamedTuple
@@ -131,6 +131,12 @@ class PackIndex:
             self.refresh()
             found = self._objects.get(digest)
         return found
+
+    def snapshot(self) -> Mapping[str, PackedObject]:
+        """Every packed object known now (listing the packs first if never done)."""
+        if not self._listed:
+            self.refresh()
+        return self._objects
 
     def refresh(self) -> None:
         """Load indexes written since the last look; forget packs that were removed."""
