@@ -1,11 +1,12 @@
 """MLflow side of the model benchmarks; runs in MLflow's venv (benchmarks/.venvs/mlflow).
 
-    python mlflow_models.py log DIR        # fit the pipeline, time log_model (2 calls)
+    python mlflow_models.py log DIR        # fit, time log_model + register_model (2 calls)
     python mlflow_models.py load URI ROW DIR  # fresh process: import + load_model + predict
 
 The store is ``sqlite:///DIR/mlflow.db`` with artifacts under ``DIR/artifacts``. The
 model is PEERS.md's: StandardScaler + LogisticRegression on ``load_breast_cancer``, logged
-with ``mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:5])``.
+with ``mlflow.sklearn.log_model(model, name="model", input_example=X.iloc[:5])`` and
+registered with ``mlflow.register_model(info.model_uri, "bench-models")``.
 Each subcommand prints one JSON object as its last stdout line.
 """
 
@@ -45,9 +46,10 @@ def cmd_log(directory: str) -> None:
         for name in ("model", "model2"):
             t = time.perf_counter()
             info = mlflow.sklearn.log_model(model, name=name, input_example=X.iloc[:5])
+            version = mlflow.register_model(info.model_uri, "bench-models")
             times.append(time.perf_counter() - t)
-            if name == "model":
-                uri = info.model_uri
+    assert int(version.version) == 2, version
+    uri = "models:/bench-models/1"
     row = X.iloc[:1].to_dict("records")[0]
     print(
         json.dumps(

@@ -119,6 +119,9 @@ class ModelInfo:
     files: Mapping[str, str] = field(default_factory=dict)  # artifact name -> digest
     metadata: Mapping[str, Any] = field(default_factory=dict)
     trusted_types: tuple[str, ...] = ()  # skops types trusted at save time, passed at load
+    # True when trusted_types lists every type of the file (beyond skops' primitive,
+    # NumPy and SciPy lists); older packages left out skops' default estimator list.
+    trusted_types_complete: bool = False
     model_class: str = ""  # e.g. "sklearn.pipeline.Pipeline"
     python_version: str = ""
     library_versions: Mapping[str, str] = field(default_factory=dict)  # distribution -> version
@@ -141,6 +144,7 @@ class ModelInfo:
             "requirements": list(self.requirements),
             "files": dict(self.files),
             "trusted_types": list(self.trusted_types),
+            "trusted_types_complete": self.trusted_types_complete,
             "python_version": self.python_version,
             "library_versions": dict(self.library_versions),
             "created_at": self.created_at,
@@ -168,6 +172,7 @@ class ModelInfo:
                 files={str(k): str(v) for k, v in data.get("files", {}).items()},
                 metadata=dict(data.get("metadata", {})),
                 trusted_types=tuple(str(t) for t in data.get("trusted_types", ())),
+                trusted_types_complete=data.get("trusted_types_complete") is True,
                 model_class=str(data.get("model_class", "")),
                 python_version=str(data.get("python_version", "")),
                 library_versions={

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from keel.errors import IntegrityError, InvalidArgument
+from keel.models._skops import explicit_trust, skops_default_estimator_types
 
 __all__ = ["FLAVORS", "SavedModel", "detect_flavor", "load_bytes", "save_model"]
 
@@ -64,6 +65,7 @@ class SavedModel:
     filename: str
     data: bytes
     trusted_types: tuple[str, ...] = ()
+    trust_complete: bool = False  # trusted_types lists every type (skops: no default list)
     libraries: tuple[str, ...] = ()  # top-level modules whose versions matter
     model_class: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -134,18 +136,21 @@ def _trusted(name: str, user: Sequence[str]) -> bool:
 
 
 def _save_sklearn(model: Any, allow_pickle: bool, user: Sequence[str]) -> SavedModel:
-    import skops.io as sio
-
-    try:
-        data = sio.dumps(model)
-    except Exception as error:
+    with explicit_trust() as sio:
+        try:
+            data = sio.dumps(model)
+        except Exception as error:
+            data, failure = b"", f"{type(error).__name__}: {error}"
+        else:
+            failure = ""
+            # Every type the file holds: skops' default list is empty inside explicit_trust.
+            untrusted = sio.get_untrusted_types(data=data)
+    if failure:
         if allow_pickle:
             return _save_pickle(model, flavor_libraries=("sklearn", "numpy"))
         raise InvalidArgument(
-            f"skops cannot store this {_class_path(model)} ({type(error).__name__}: {error}); "
-            + _PICKLE_FIX
-        ) from None
-    untrusted = sio.get_untrusted_types(data=data)
+            f"skops cannot store this {_class_path(model)} ({failure}); " + _PICKLE_FIX
+        )
     refused = [t for t in untrusted if not _trusted(t, user)]
     if refused:
         if allow_pickle:
@@ -162,6 +167,7 @@ def _save_sklearn(model: Any, allow_pickle: bool, user: Sequence[str]) -> SavedM
         "model.skops",
         data,
         trusted_types=tuple(sorted(untrusted)),
+        trust_complete=True,
         libraries=("sklearn", "skops", "numpy", "scipy"),
         model_class=_class_path(model),
     )
@@ -221,18 +227,31 @@ def _save_lightgbm(model: Any) -> SavedModel:
     return SavedModel("lightgbm-text", "model.txt", data, libraries=libraries, model_class=name)
 
 
-def load_bytes(format: str, data: bytes, *, model_class: str, trusted: Sequence[str]) -> Any:
-    """The model stored as ``data`` in ``format`` (the caller has checked pickle opt-in)."""
-    if format == "skops":
-        import skops.io as sio
+def load_bytes(
+    format: str,
+    data: bytes,
+    *,
+    model_class: str,
+    trusted: Sequence[str],
+    trust_complete: bool = False,
+) -> Any:
+    """The model stored as ``data`` in ``format`` (the caller has checked pickle opt-in).
 
-        try:
-            return sio.loads(data, trusted=list(trusted))
-        except sio.exceptions.UntrustedTypesFoundException as error:
-            raise IntegrityError(
-                f"the model file holds types its descriptor does not trust ({error}); "
-                "it was not loaded. Log the model again"
-            ) from None
+    ``trust_complete`` says ``trusted`` lists every type of a skops file; older packages
+    recorded only the types beyond skops' default list, which is then added back.
+    """
+    if format == "skops":
+        listed = list(trusted)
+        if not trust_complete:
+            listed += skops_default_estimator_types()
+        with explicit_trust() as sio:
+            try:
+                return sio.loads(data, trusted=listed)
+            except sio.exceptions.UntrustedTypesFoundException as error:
+                raise IntegrityError(
+                    f"the model file holds types its descriptor does not trust ({error}); "
+                    "it was not loaded. Log the model again"
+                ) from None
     if format == "pickle":
         import pickle
 

@@ -94,6 +94,7 @@ class ModelService:
             files={file_name: artifact.digest},
             metadata=user_metadata,
             trusted_types=saved.trusted_types,
+            trusted_types_complete=saved.trust_complete,
             model_class=saved.model_class,
             python_version=platform.python_version(),
             library_versions=versions,
@@ -193,7 +194,11 @@ class ModelService:
             )
         data = self._tracking.artifacts.get_bytes(digest)
         raw = load_bytes(
-            info.format, data, model_class=info.model_class, trusted=info.trusted_types
+            info.format,
+            data,
+            model_class=info.model_class,
+            trusted=info.trusted_types,
+            trust_complete=info.trusted_types_complete,
         )
         return LoadedModel(info, raw, extra_columns=extra_columns)
 

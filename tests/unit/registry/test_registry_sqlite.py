@@ -31,7 +31,7 @@ class TestSQLiteRegistry(RegistryConformance):
 def test_registry_tables_come_with_the_head_revision(tmp_path: Path) -> None:
     store = MetadataStore.open(f"sqlite:///{tmp_path / 'keel.db'}")
     try:
-        assert current_revision(store.engine) == HEAD_REVISION == "0005"
+        assert current_revision(store.engine) == HEAD_REVISION == "0006"
         assert ModelRegistryStore(store.engine).list_models() == []
     finally:
         store.close()
