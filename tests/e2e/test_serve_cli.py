@@ -68,27 +68,95 @@ def test_serve_refuses_a_bad_target_with_the_fix(registered: Path) -> None:
         assert "Traceback" not in done.stderr
 
 
-def test_several_workers_serve_and_metrics_add_up(registered: Path) -> None:
+def _start(home: Path, *args: str) -> tuple[subprocess.Popen[str], str]:
     port = _free_port()
     server = subprocess.Popen(
-        [KEEL, "serve", "models:/cli-model@champion", "--port", str(port), "--workers", "2"],
-        env=_env(registered),
+        [KEEL, "serve", "models:/cli-model@champion", "--port", str(port), *args],
+        env=_env(home),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _wait_ready(server: subprocess.Popen[str], url: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        assert server.poll() is None, server.communicate()
+        try:
+            if httpx.get(f"{url}/ready").status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        assert time.monotonic() < deadline, "server not ready"
+        time.sleep(0.2)
+
+
+def _stop(server: subprocess.Popen[str]) -> str:
+    server.send_signal(signal.SIGINT)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            assert server.poll() is None, server.communicate()
-            try:
-                if httpx.get(f"{url}/ready").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "server not ready"
-            time.sleep(0.2)
+        _, errors = server.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        _, errors = server.communicate()
+    return errors
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc (Linux)")
+def test_serve_becomes_the_lean_server_process(registered: Path) -> None:
+    # The checked command replaces itself (same pid) with `python -m keel._server`, which
+    # starts with the serving process's allocator and BLAS defaults in its environment.
+    server, url = _start(registered)
+    try:
+        _wait_ready(server, url)
+        cmdline = Path(f"/proc/{server.pid}/cmdline").read_bytes().split(b"\0")
+        environ = Path(f"/proc/{server.pid}/environ").read_bytes().split(b"\0")
+        body = {"columns": ["a", "b", "c"], "data": [[0.5, 0.1, -1.0]]}
+        assert httpx.post(f"{url}/predict", json=body).json()["predictions"] == [1]
+    finally:
+        errors = _stop(server)
+    assert b"keel._server" in cmdline, cmdline
+    assert b"-OO" in cmdline, cmdline
+    assert b"MALLOC_MMAP_THRESHOLD_=65536" in environ
+    assert b"OPENBLAS_NUM_THREADS=1" in environ
+    assert server.returncode == 0, errors
+
+
+@pytest.mark.parametrize(
+    ("environ", "optimized"),
+    [
+        ({}, True),
+        ({"KEEL_SERVE_OPTIMIZE": "false"}, False),
+        ({"KEEL_SERVE_ALLOW_PICKLE": "true"}, False),  # pickled code may rely on asserts
+    ],
+)
+def test_server_runs_optimized_unless_told_or_pickle_is_allowed(
+    environ: dict[str, str], optimized: bool
+) -> None:
+    from keel._server import server_command
+    from keel.config import load_settings
+
+    settings = load_settings({"KEEL_HOME": "/nonexistent", **environ})
+    command = server_command(settings, host="127.0.0.1", port=8000, workers=2)
+    assert ("-OO" in command) is optimized
+    assert command[0] == sys.executable
+    assert command[-8:] == [
+        "-m",
+        "keel._server",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8000",
+        "--workers",
+        "2",
+    ]
+
+
+def test_several_workers_serve_and_metrics_add_up(registered: Path) -> None:
+    server, url = _start(registered, "--workers", "2")
+    try:
+        _wait_ready(server, url)
         body = {"columns": ["a", "b", "c"], "data": [[0.5, 0.1, -1.0]]}
         for _ in range(40):  # new connections land on either worker
             with httpx.Client() as client:
@@ -101,10 +169,5 @@ def test_several_workers_serve_and_metrics_add_up(registered: Path) -> None:
         )
         assert total == 40
     finally:
-        server.send_signal(signal.SIGINT)
-        try:
-            _, errors = server.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            _, errors = server.communicate()
+        errors = _stop(server)
     assert server.returncode == 0, errors

@@ -136,10 +136,11 @@ def make_app(
     deployment: str | None = None,
     log: bool = True,
     allow_pickle: bool = False,
+    freeze_after_load: bool = False,
     **options: Any,
 ) -> Any:
     """The app ``keel serve`` would build for ``target`` (a model URI) or a deployment."""
-    from keel.cli._serve import build_app
+    from keel._server import build_app
     from keel.config import load_settings
     from keel.context import get_context
 
@@ -152,7 +153,7 @@ def make_app(
         prediction_log_dir=tmp_path / "predictions",
         **{f"serve_{k}": v for k, v in options.items()},
     )
-    return build_app(get_context(), settings)
+    return build_app(get_context(), settings, freeze_after_load=freeze_after_load)
 
 
 @pytest.fixture

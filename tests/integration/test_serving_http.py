@@ -374,3 +374,23 @@ def test_log_table_types(tmp_path: Path) -> None:
     table = reader.read("mixed")
     assert table.schema.field("x").type == pa.float64()
     assert table.column("band").to_pylist() == [str(b) for b in X["band"].iloc[:4]]
+
+
+def test_a_serving_process_freezes_what_its_first_load_left_alive(tmp_path: Path) -> None:
+    import gc
+
+    version, _ = log_numeric()
+    champion("num", version.version)
+    gc.unfreeze()
+    try:
+        with running(make_app("models:/num@champion", tmp_path, log=False)) as url:
+            assert httpx.get(f"{url}/ready").status_code == 200
+            assert gc.get_freeze_count() == 0  # a host process (tests, the demo) is left alone
+        with running(
+            make_app("models:/num@champion", tmp_path, log=False, freeze_after_load=True)
+        ) as url:
+            assert gc.get_freeze_count() > 0
+            body = {"columns": COLUMNS, "data": [[0.1, 0.2, 0.3, 0.4, 1]]}
+            assert httpx.post(f"{url}/predict", json=body).status_code == 200
+    finally:
+        gc.unfreeze()

@@ -209,6 +209,7 @@ class PredictionLogWriter:
                         self._queued_rows -= rows
 
     def _write(self, table: pa.Table, hour: datetime, kind: str) -> None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         folder = self.root / self.deployment
@@ -218,8 +219,17 @@ class PredictionLogWriter:
         folder.mkdir(parents=True, exist_ok=True)
         name = f"{time.time_ns()}-{os.getpid()}-{uuid.uuid4().hex[:8]}.parquet"
         temporary = folder / f".{name}.tmp"
+        # Dictionary pages only for text: numeric features rarely repeat, and trying a
+        # dictionary on every float column tripled the write time of 1,000-row requests.
+        # LZ4 rather than zstd: a third less CPU for files ~5% larger (features are
+        # mostly incompressible floats), and the log shares the server's cores.
+        text = [
+            field.name
+            for field in table.schema
+            if pa.types.is_string(field.type) or pa.types.is_large_string(field.type)
+        ]
         try:
-            pq.write_table(table, temporary, compression="zstd")
+            pq.write_table(table, temporary, compression="lz4", use_dictionary=text)
             os.replace(temporary, folder / name)
         finally:
             temporary.unlink(missing_ok=True)
@@ -243,23 +253,22 @@ def _prediction_table(entries: Sequence[LogEntry]) -> pa.Table:
 
     table = _feature_table(entries)
     counts = [len(e.labels) for e in entries]
+    owner = pa.array(np.repeat(np.arange(len(entries)), counts))  # entry of every row
 
-    def repeat(values: list[Any]) -> list[Any]:
-        return [v for v, n in zip(values, counts, strict=True) for _ in range(n)]
+    def repeat(values: list[Any], kind: pa.DataType) -> pa.Array:
+        return pa.array(values, kind).take(owner)
 
     labels = np.concatenate([e.labels for e in entries])
     meta: dict[str, Any] = {
-        "keel_request_id": pa.array(repeat([e.request_id for e in entries]), pa.string()),
+        "keel_request_id": repeat([e.request_id for e in entries], pa.string()),
         "keel_row": pa.array(np.concatenate([np.arange(n, dtype=np.int32) for n in counts])),
         "keel_timestamp": pa.array(
             np.repeat(np.array([e.timestamp for e in entries]) * 1e6, counts).astype("int64"),
             pa.timestamp("us", tz="UTC"),
         ),
-        "keel_variant": pa.array(repeat([e.variant for e in entries]), pa.string()),
-        "keel_model_version": pa.array(repeat([e.model_version for e in entries]), pa.string()),
-        "keel_latency_seconds": pa.array(
-            repeat([e.latency_seconds for e in entries]), pa.float64()
-        ),
+        "keel_variant": repeat([e.variant for e in entries], pa.string()),
+        "keel_model_version": repeat([e.model_version for e in entries], pa.string()),
+        "keel_latency_seconds": repeat([e.latency_seconds for e in entries], pa.float64()),
         "keel_prediction": _label_array(labels),
     }
     classes = next((e.classes for e in entries if e.classes is not None), None)
@@ -283,12 +292,14 @@ def _feature_table(entries: Sequence[LogEntry]) -> pa.Table:
 
     def matrices() -> None:
         if run:
-            stacked = np.vstack([e.features for e in run])
+            # Column-major in one copy: each feature is then a contiguous row that Arrow
+            # takes without copying it again.
+            by_column = np.vstack([e.features for e in run]).T.copy()
             columns = run[0].columns
             tables.append(
                 pa.table(
                     {
-                        name: stacked[:, j].astype(np.int64) if kind == "int" else stacked[:, j]
+                        name: by_column[j].astype(np.int64) if kind == "int" else by_column[j]
                         for j, (name, kind) in enumerate(columns)
                     }
                 )

@@ -47,6 +47,10 @@ class ServeOptions:
     poll_interval: float = 1.0
     log_queue: int = 10_000
     log_flush_interval: float = 1.0
+    # Move what the first load leaves alive (modules, the model) out of the collector's
+    # reach: a full collection would otherwise walk ~1M library objects, a 50-100 ms
+    # pause under load. For a process that only serves (``keel serve``), never a host.
+    freeze_after_load: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class ServingRuntime:
         self._background: set[asyncio.Task[Any]] = set()
         self._stopping = False
         self.attempted = asyncio.Event()  # set once the first load attempt has ended
+        self._frozen = False
 
     # lifecycle ------------------------------------------------------------------------
 
@@ -105,6 +110,11 @@ class ServingRuntime:
                     variant.model = await asyncio.to_thread(self._load, variant.uri)
                     self._announce(variant, None)
             release_heap(collect=True)  # loading leaves freed buffers behind; hand them back
+            if self.options.freeze_after_load and not self._frozen:
+                import gc
+
+                gc.freeze()
+                self._frozen = True
         except Exception as error:
             self.load_error = (
                 error.message

@@ -151,7 +151,18 @@ def test_chunked_scoring_equals_one_shot(
     assert (one.rows_read, one.rows_scored, one.rows_rejected) == (300, 300, 0)
     assert (many.rows_read, many.rows_scored, many.rows_rejected) == (300, 300, 0)
     expected = pq.read_table(files / "one.parquet")
-    assert pq.read_table(files / "many.parquet").equals(expected)
+    chunked = pq.read_table(files / "many.parquet")
+    assert chunked.schema.equals(expected.schema)
+    # BLAS may take another kernel for a one-row chunk: probabilities agree to rounding.
+    probabilities = ["proba_0", "proba_1"]
+    exact = [name for name in expected.column_names if name not in probabilities]
+    assert chunked.select(exact).equals(expected.select(exact))
+    np.testing.assert_allclose(
+        chunked.select(probabilities).to_pandas(),
+        expected.select(probabilities).to_pandas(),
+        rtol=1e-12,
+        atol=1e-15,
+    )
     out = expected.to_pandas()
     assert list(out.columns) == ["row", "a", "b", "n", "prediction", "proba_0", "proba_1"]
     assert out["row"].tolist() == list(range(300))

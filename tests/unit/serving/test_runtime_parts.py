@@ -178,6 +178,25 @@ def test_log_segments_per_hour_and_windows(tmp_path: Path) -> None:
     assert not list(tmp_path.rglob(".*.tmp"))
 
 
+def test_log_segments_use_dictionary_pages_for_text_only(tmp_path: Path) -> None:
+    import pyarrow.parquet as pq
+
+    writer = PredictionLogWriter(tmp_path, "dep", flush_interval=0.05)
+    writer.append(_entry(1_700_000_000.0, "r1", 50))
+    writer.close()
+    (segment,) = PredictionLogReader(tmp_path).segments("dep")
+    meta = pq.ParquetFile(segment).metadata
+    encodings = {
+        meta.schema.column(i).name: set(meta.row_group(0).column(i).encodings)
+        for i in range(meta.num_columns)
+    }
+    dictionary = {"PLAIN_DICTIONARY", "RLE_DICTIONARY"}
+    assert encodings["keel_request_id"] & dictionary
+    assert encodings["keel_model_version"] & dictionary
+    for name in ("a", "keel_latency_seconds", "keel_proba_1", "keel_prediction"):
+        assert not encodings[name] & dictionary, (name, encodings[name])
+
+
 def test_a_full_queue_drops_and_counts_instead_of_blocking(tmp_path: Path) -> None:
     dropped: list[int] = []
     writer = PredictionLogWriter(
