@@ -370,6 +370,33 @@ class MetadataStoreConformance:
         with pytest.raises(InvalidArgument, match="max_results"):
             _search(store, searchable, None, max_results=0)
 
+    def test_filtered_pages_keep_order_and_values(
+        self, store: MetadataStore, searchable: str
+    ) -> None:
+        # A filtered search pages ids first and reads only the page's rows: every page
+        # must hold the same runs, in the same order, with their values.
+        text, order = "run_name != 'x'", ["metrics.auc DESC"]
+        whole = _search(store, searchable, text, order_by=order)
+        assert whole == ["a", "b", "c", "d"]
+        pages = [
+            _search(store, searchable, text, order_by=order, max_results=1, offset=i)
+            for i in range(5)
+        ]
+        assert pages == [["a"], ["b"], ["c"], ["d"], []]
+        newest = _search(store, searchable, "params.model != 'gb'", max_results=2, offset=1)
+        assert newest == ["b", "a"]
+        (run,) = store.search_runs(
+            [searchable], parse_filter("metrics.auc < 0.8"), parse_order_by(["params.C"])
+        )
+        assert (run.name, run.params, run.metrics) == (
+            "c",
+            {"model": "lr", "C": "1.0"},
+            {
+                "auc": 0.70,
+                "loss": 0.5,
+            },
+        )
+
     def test_search_across_all_experiments(self, store: MetadataStore, searchable: str) -> None:
         found = store.search_runs([], parse_filter("tags.team = 'risk'"), ())
         assert sorted(r.name for r in found) == ["a", "elsewhere"]

@@ -59,8 +59,8 @@ def _frame(
         "experiment_id": experiments,
         "run_name": names,
         "status": statuses,
-        "start_time": pd.to_datetime(start, unit="s", utc=True),
-        "end_time": pd.to_datetime(end, unit="s", utc=True),
+        "start_time": pd.to_datetime(start, unit="s", utc=True, cache=False),
+        "end_time": pd.to_datetime(end, unit="s", utc=True, cache=False),
         "parent_run_id": parents,
     }
     for position, prefix in ((1, "metrics"), (0, "params"), (2, "tags")):

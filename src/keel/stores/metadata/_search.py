@@ -7,6 +7,7 @@ key column, never spliced into SQL; attribute names come from a fixed table.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any
 
 import sqlalchemy as sa
@@ -111,8 +112,8 @@ PAGE_COLUMNS = (
 
 # The parts every page query shares, built once (statements are immutable).
 _PAGE = sa.select(*(runs.c[name] for name in PAGE_COLUMNS))
+_IDS = sa.select(runs.c.id)
 _NOT_DELETED = runs.c.deleted_at.is_(None)
-_NEWEST_FIRST = (runs.c.start_time.desc(), runs.c.id.asc())
 
 
 def runs_page(
@@ -124,8 +125,51 @@ def runs_page(
     offset: int = 0,
     include_deleted: bool = False,
 ) -> sa.Select[Any]:
-    """SELECT the matching runs' ``PAGE_COLUMNS``, ordered, one page."""
-    query = _PAGE if expr is None else _PAGE.where(compile_filter(expr))
+    """SELECT the matching runs' ``PAGE_COLUMNS``, ordered, one page.
+
+    With a filter, the page is found first from the runs index and the keyed tables
+    alone (ids only), and only that page's rows are read: the filter may reject most
+    of the runs it visits, and reading each visited run's row (its summary) costs
+    more than the filter itself.
+    """
+    return _page(tuple(experiment_ids), expr, tuple(order_by), limit, offset, include_deleted)
+
+
+@lru_cache(maxsize=256)
+def _page(
+    experiment_ids: tuple[str, ...],
+    expr: Expr | None,
+    order_by: tuple[OrderKey, ...],
+    limit: int,
+    offset: int,
+    include_deleted: bool,
+) -> sa.Select[Any]:
+    """``runs_page``, built once per distinct search: a statement is immutable (its
+    values are bound parameters), and building one costs more than running a cached one.
+    """
+    if expr is None:
+        return (
+            _ordered(_PAGE, experiment_ids, order_by, include_deleted).limit(limit).offset(offset)
+        )
+    ids = (
+        _ordered(_IDS.where(compile_filter(expr)), experiment_ids, order_by, include_deleted)
+        .limit(limit)
+        .offset(offset)
+        .subquery("page")
+    )
+    # Re-sorting the page needs the same keys again; the page holds each run once.
+    return _ordered(_PAGE.join(ids, ids.c.id == runs.c.id), (), order_by, True)
+
+
+def _ordered(
+    query: sa.Select[Any],
+    experiment_ids: Sequence[str],
+    order_by: Sequence[OrderKey],
+    include_deleted: bool,
+) -> sa.Select[Any]:
+    """``query`` restricted to the experiments and ordered by ``order_by``, then newest
+    first (ties broken by id), runs without an ordering key last.
+    """
     if len(experiment_ids) == 1:
         query = query.where(runs.c.experiment_id == experiment_ids[0])
     elif experiment_ids:
@@ -149,4 +193,4 @@ def runs_page(
             column = table.c.value
         ordering.append(column.is_(None))  # runs without the key sort last either way
         ordering.append(column.desc() if key.descending else column.asc())
-    return query.order_by(*ordering, *_NEWEST_FIRST).limit(limit).offset(offset)
+    return query.order_by(*ordering, runs.c.start_time.desc(), runs.c.id.asc())
