@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from keel.config import Settings, load_settings
-from keel.data._service import DataService
 from keel.stores.artifacts import ArtifactStore, SyncMode, open_artifact_store
 from keel.stores.metadata import MetadataStore
-from keel.stores.metadata._datasets import DatasetCatalog
 
 if TYPE_CHECKING:
+    from keel.data._service import DataService
     from keel.models import ModelService
     from keel.monitoring._monitor import MonitorService
     from keel.registry import RegistryService
@@ -31,20 +30,38 @@ __all__ = ["Context", "build_context", "get_context", "reset_context"]
 class Context:
     """The wired-up services of one process.
 
-    The tracking service is built on first use: importing it loads numpy, which a
-    ``keel data`` command never needs.
+    Every service is built on first use: importing the tracking service loads numpy,
+    which a ``keel data`` command never needs, and loading a model needs neither the
+    data service nor deployments and monitors.
     """
 
     settings: Settings
     metadata: MetadataStore
     artifacts: ArtifactStore
-    data: DataService
+    _data: DataService | None = field(default=None, repr=False)
     _tracking: TrackingService | None = field(default=None, repr=False)
     _models: ModelService | None = field(default=None, repr=False)
     _registry: RegistryService | None = field(default=None, repr=False)
     _deployments: DeploymentService | None = field(default=None, repr=False)
     _monitors: MonitorService | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def data(self) -> DataService:
+        """Dataset versioning over this context's stores."""
+        if self._data is None:
+            with self._lock:
+                if self._data is None:
+                    from keel.data._service import DataService
+                    from keel.stores.metadata._datasets import DatasetCatalog
+
+                    self._data = DataService(
+                        DatasetCatalog(self.metadata.engine),
+                        self.artifacts,
+                        stat_cache=self.settings.home / "statcache.db",
+                        ignore=[self.settings.home],
+                    )
+        return self._data
 
     @property
     def tracking(self) -> TrackingService:
@@ -123,7 +140,8 @@ class Context:
         try:
             if self._tracking is not None:
                 self._tracking.close()
-            self.data.close()
+            if self._data is not None:
+                self._data.close()
         finally:
             self.metadata.close()
 
@@ -141,13 +159,7 @@ def build_context(settings: Settings | None = None) -> Context:
         synchronous=synchronous,
     )
     artifacts = open_artifact_store(settings.artifact_uri, sync=sync)
-    data = DataService(
-        DatasetCatalog(metadata.engine),
-        artifacts,
-        stat_cache=settings.home / "statcache.db",
-        ignore=[settings.home],
-    )
-    return Context(settings, metadata, artifacts, data)
+    return Context(settings, metadata, artifacts)
 
 
 _lock = threading.Lock()

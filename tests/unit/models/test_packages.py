@@ -251,3 +251,44 @@ def test_descriptor_for_another_path_is_refused(
     tracking.log_bytes(run_id, orjson.dumps(body), f"copy/{DESCRIPTOR}")
     with pytest.raises(IntegrityError, match="copied or altered"):
         service.get_info(f"runs:/{run_id}/copy")
+
+
+def test_loading_a_registered_model_imports_only_what_it_needs(tmp_path: Path) -> None:
+    """A fresh process that loads ``models:/`` from a SQLite store and predicts does not
+    import the data service, the deployment or monitor stores, or PostgreSQL's dialect.
+    """
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("KEEL_")}
+    env.update(KEEL_HOME=str(tmp_path / "home"), KEEL_CAPTURE_ENVIRONMENT="false")
+    setup = (
+        "import keel\n"
+        "from sklearn.datasets import load_iris\n"
+        "from sklearn.linear_model import LogisticRegression\n"
+        "X, y = load_iris(return_X_y=True, as_frame=True)\n"
+        "with keel.start_run():\n"
+        "    info = keel.log_model(LogisticRegression(max_iter=500).fit(X, y), "
+        "input_example=X[:3])\n"
+        "keel.register_model(info.uri, 'iris')\n"
+    )
+    subprocess.run([sys.executable, "-c", setup], env=env, check=True, capture_output=True)
+    load = (
+        "import json, sys\n"
+        "import keel\n"
+        "from sklearn.datasets import load_iris\n"
+        "X, _ = load_iris(return_X_y=True, as_frame=True)\n"
+        "predicted = keel.load_model('models:/iris/1').predict(X[:2]).tolist()\n"
+        "unwanted = ('keel.data._service', 'keel.stores.metadata._deployments', "
+        "'keel.stores.metadata._monitors', 'sqlalchemy.dialects.postgresql')\n"
+        "print(json.dumps({'predicted': predicted, "
+        "'loaded': [m for m in unwanted if m in sys.modules]}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", load], env=env, check=True, capture_output=True, text=True
+    )
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(result["predicted"]) == 2
+    assert result["loaded"] == []

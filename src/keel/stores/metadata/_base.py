@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 
@@ -28,7 +28,19 @@ class EngineStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.dialect = engine.dialect.name
-        self._insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+
+    @property
+    def _insert(self) -> Callable[[sa.Table], Any]:
+        """The dialect's INSERT, which has ``on_conflict_do_*`` (the other dialect's
+        module is never imported: a SQLite store does not load PostgreSQL's).
+        """
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql
+
+            return postgresql.insert
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert
 
     @contextmanager
     def _write(self) -> Iterator[sa.Connection]:
