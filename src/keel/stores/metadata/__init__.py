@@ -6,8 +6,9 @@ or loads a model does not import them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from keel.core._lazy import lazy_exports
 from keel.stores.metadata._engine import HEAD_REVISION, create_engine, current_revision, migrate
 from keel.stores.metadata._store import MetadataStore, MetricRow, MetricSeries
 from keel.stores.metadata._summary import parts as summary_parts
@@ -36,13 +37,4 @@ _LAZY = {
     "MonitorStore": "keel.stores.metadata._monitors",
 }
 
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_exports(__name__, _LAZY)
