@@ -69,6 +69,8 @@ def find_problems(
     frame: pd.DataFrame, signature: ModelSignature, extra_columns: ExtraColumns
 ) -> tuple[list[str], dict[str, list[str]], list[str]]:
     """(problems, unseen categories by column, unexpected columns) of ``frame``."""
+    if _numbers_all_fine(frame, signature):
+        return [], {}, []
     expected = {c.name for c in signature.inputs}
     present = set(map(str, frame.columns))
     problems: list[str] = []
@@ -86,6 +88,42 @@ def find_problems(
         if spec.name in present:
             problems.extend(_column_problems(frame[spec.name], spec, unseen))
     return problems, unseen, extra
+
+
+def _numbers_all_fine(frame: pd.DataFrame, signature: ModelSignature) -> bool:
+    """Whether ``frame`` is exactly the signature's columns, all numeric, held in NumPy
+    number columns with no missing value where one is not allowed and whole numbers in
+    int columns: then nothing can be wrong, and one pass over the values proves it
+    instead of a pass per column. Anything else (``False``) takes the column-by-column
+    check, which names each problem.
+    """
+    import numpy as np
+
+    specs = signature.inputs
+    if not specs or len(frame.columns) != len(specs):
+        return False
+    dtypes = dict(zip(map(str, frame.columns), frame.dtypes, strict=True))
+    for spec in specs:
+        dtype = dtypes.get(spec.name)
+        if (
+            spec.type not in ("float", "int")
+            or not isinstance(dtype, np.dtype)
+            or dtype.kind not in "fiu"
+        ):
+            return False
+    names = [s.name for s in specs]
+    values = frame.to_numpy(dtype=np.float64, copy=False)
+    if list(frame.columns) != names:
+        values = values[:, [list(map(str, frame.columns)).index(n) for n in names]]
+    strict = [i for i, s in enumerate(specs) if not s.nullable]
+    if strict and np.isnan(values[:, strict]).any():
+        return False
+    whole = [i for i, s in enumerate(specs) if s.type == "int" and dtypes[s.name].kind == "f"]
+    if whole:
+        ints = values[:, whole]
+        if (ints != np.round(ints)).any():  # NaN in a nullable int column lands here too
+            return False
+    return True
 
 
 def _column_problems(
@@ -193,7 +231,11 @@ def _convert(frame: pd.DataFrame, signature: ModelSignature) -> Any:
     names = [c.name for c in signature.inputs]
     out = frame if list(frame.columns) == names else frame.loc[:, names]
     casts: dict[str, Any] = {}
+    kinds = {str(c): getattr(d, "kind", "") for c, d in zip(out.columns, out.dtypes, strict=True)}
     for spec in signature.inputs:
+        kind = kinds[spec.name]
+        if (spec.type == "float" and kind == "f") or (spec.type == "int" and kind in ("i", "u")):
+            continue  # already what the model was fitted on (the usual case)
         series = out[spec.name]
         if spec.type == "float" and series.dtype.kind != "f":
             casts[spec.name] = pd.to_numeric(series, errors="coerce").astype("float64")

@@ -143,3 +143,37 @@ def test_wrong_shape_array(
         loaded.predict(X.to_numpy()[0])
     with pytest.raises(InvalidArgument, match="missing column"):
         loaded.predict(X.to_numpy()[:2, :5])
+
+
+def test_all_numeric_inputs_are_checked_in_one_pass_with_the_same_verdicts() -> None:
+    """Numeric frames take a vectorised check; every verdict must match the
+    column-by-column one, whatever the column order, nulls or int columns hold."""
+    from keel.core._models import ColumnSpec, ModelSignature
+    from keel.models._check import check_input, find_problems
+
+    signature = ModelSignature(
+        inputs=(
+            ColumnSpec("a", "float", False),
+            ColumnSpec("n", "int", False),
+            ColumnSpec("m", "float", True),
+        )
+    )
+    good = pd.DataFrame({"a": [0.5, 1.5], "n": [1, 2], "m": [np.nan, 3.0]})
+    assert find_problems(good, signature, "error") == ([], {}, [])
+    reordered = good[["m", "a", "n"]]
+    checked = check_input(reordered, signature, extra_columns="error", uri="u")
+    assert list(checked.columns) == ["a", "n", "m"]
+    assert find_problems(good.astype({"n": "float64"}), signature, "error")[0] == []
+    cases = {
+        "not nullable": good.assign(a=[np.nan, 1.0]),
+        "whole number": good.assign(n=[1.5, 2.0]),
+        "not nullable, int": good.assign(n=[np.nan, 2.0]),
+        "unexpected": good.assign(extra=[1, 2]),
+        "missing": good.drop(columns=["m"]).assign(other=[1.0, 2.0]),
+        "bool": good.assign(a=[True, False]),
+    }
+    for label, frame in cases.items():
+        problems = find_problems(frame, signature, "error")[0]
+        assert problems, label
+        with pytest.raises(InvalidArgument):
+            check_input(frame, signature, extra_columns="error", uri="u")
