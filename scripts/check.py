@@ -24,6 +24,7 @@ def tool(name: str) -> str:
 def main() -> int:
     fast = "--fast" in sys.argv[1:]
     pytest_args = [sys.executable, "-m", "pytest", "-q", "--cov=keel", "--cov-report=term"]
+    pytest_args += ["--durations=15"]  # the slowest tests, to keep CI well under 20 minutes
     if fast:
         pytest_args += ["-m", "not slow and not postgres"]
     steps = [
