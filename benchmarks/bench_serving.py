@@ -476,7 +476,24 @@ class Server:
             self.proc.wait(timeout=10)
 
 
+def prepare_optimized_bytecode() -> None:
+    """Compile ``-OO`` bytecode for this environment once, as a deployment image would
+    (README, Serving): ``keel serve`` runs its server under ``-OO`` only when that
+    bytecode exists or may be written, and PYTHONDONTWRITEBYTECODE forbids the latter.
+    """
+    from keel._server import optimized_bytecode_ready
+
+    if optimized_bytecode_ready(can_write=False):
+        return
+    import sysconfig
+
+    _say("compiling -OO bytecode for the serving environment (once)")
+    purelib = sysconfig.get_paths()["purelib"]
+    subprocess.run([sys.executable, "-OO", "-m", "compileall", "-q", "-j0", purelib], check=False)
+
+
 def keel_server(port: int) -> Server:
+    prepare_optimized_bytecode()
     keel_bin = Path(sys.prefix) / "bin" / "keel"
     if not keel_bin.exists():
         keel_bin = ROOT / ".venv" / "bin" / "keel"

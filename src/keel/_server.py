@@ -31,6 +31,7 @@ __all__ = [
     "build_app",
     "check_target",
     "main",
+    "optimized_bytecode_ready",
     "server_command",
     "server_process_defaults",
 ]
@@ -66,17 +67,51 @@ def server_process_defaults() -> None:
         pass  # not glibc: nothing to tune
 
 
-def server_command(settings: Settings, *, host: str, port: int, workers: int) -> list[str]:
+def server_command(
+    settings: Settings, *, host: str, port: int, workers: int, bytecode: bool | None = None
+) -> list[str]:
     """The command line of the serving process for ``settings``.
 
     ``-OO`` (no docstrings, no asserts) saves ~18 MiB per worker. Models in the safe
     formats carry no user code, so nothing of theirs can rely on an assert; pickle models
     can, so a server that may load one runs unoptimized, as does
-    ``KEEL_SERVE_OPTIMIZE=false``.
+    ``KEEL_SERVE_OPTIMIZE=false``. ``-OO`` also needs its own bytecode: ``bytecode``
+    (default: :func:`optimized_bytecode_ready`) says whether the interpreter has it or
+    may write it; without it every start would compile SciPy, scikit-learn and pandas
+    from source (seconds, each time), so the server runs unoptimized instead.
     """
-    flags = ["-OO"] if settings.serve_optimize and not settings.serve_allow_pickle else []
+    wanted = settings.serve_optimize and not settings.serve_allow_pickle
+    if wanted and bytecode is None:
+        bytecode = optimized_bytecode_ready()
+    flags = ["-OO"] if wanted and bytecode else []
     args = ["--host", host, "--port", str(port), "--workers", str(workers)]
     return [sys.executable, *flags, "-m", "keel._server", *args]
+
+
+_HEAVY_PACKAGES = ("scipy", "sklearn", "pandas")
+
+
+def optimized_bytecode_ready(
+    packages: tuple[str, ...] = _HEAVY_PACKAGES, *, can_write: bool | None = None
+) -> bool:
+    """Whether a ``-OO`` interpreter would start from cached bytecode: the packages'
+    ``.opt-2.pyc`` files exist, or bytecode may be written (only the first start then
+    compiles). ``pip install`` writes plain ``.pyc`` files only; with
+    ``PYTHONDONTWRITEBYTECODE`` set (common in containers) and no ``-OO`` bytecode,
+    every start would compile from source.
+    """
+    import importlib.util
+
+    writable = not sys.dont_write_bytecode if can_write is None else can_write
+    for package in packages:
+        spec = importlib.util.find_spec(package)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            continue
+        cached = importlib.util.cache_from_source(spec.origin, optimization=2)
+        compiled = os.path.exists(cached)
+        if not compiled and not (writable and os.access(os.path.dirname(spec.origin), os.W_OK)):
+            return False
+    return True
 
 
 def check_target(context: Context, settings: Settings) -> None:

@@ -15,6 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from keel._server import optimized_bytecode_ready
+
 KEEL = str(Path(sys.executable).with_name("keel"))
 
 
@@ -117,28 +119,30 @@ def test_serve_becomes_the_lean_server_process(registered: Path) -> None:
     finally:
         errors = _stop(server)
     assert b"keel._server" in cmdline, cmdline
-    assert b"-OO" in cmdline, cmdline
+    # -OO when its bytecode exists or may be written (test_optimized_bytecode_ready)
+    assert (b"-OO" in cmdline) is optimized_bytecode_ready(), cmdline
     assert b"MALLOC_MMAP_THRESHOLD_=65536" in environ
     assert b"OPENBLAS_NUM_THREADS=1" in environ
     assert server.returncode == 0, errors
 
 
 @pytest.mark.parametrize(
-    ("environ", "optimized"),
+    ("environ", "bytecode", "optimized"),
     [
-        ({}, True),
-        ({"KEEL_SERVE_OPTIMIZE": "false"}, False),
-        ({"KEEL_SERVE_ALLOW_PICKLE": "true"}, False),  # pickled code may rely on asserts
+        ({}, True, True),
+        ({}, False, False),  # no -OO bytecode and none may be written: compiling each start
+        ({"KEEL_SERVE_OPTIMIZE": "false"}, True, False),
+        ({"KEEL_SERVE_ALLOW_PICKLE": "true"}, True, False),  # pickled code may use asserts
     ],
 )
 def test_server_runs_optimized_unless_told_or_pickle_is_allowed(
-    environ: dict[str, str], optimized: bool
+    environ: dict[str, str], bytecode: bool, optimized: bool
 ) -> None:
     from keel._server import server_command
     from keel.config import load_settings
 
     settings = load_settings({"KEEL_HOME": "/nonexistent", **environ})
-    command = server_command(settings, host="127.0.0.1", port=8000, workers=2)
+    command = server_command(settings, host="127.0.0.1", port=8000, workers=2, bytecode=bytecode)
     assert ("-OO" in command) is optimized
     assert command[0] == sys.executable
     assert command[-8:] == [
@@ -171,3 +175,27 @@ def test_several_workers_serve_and_metrics_add_up(registered: Path) -> None:
     finally:
         errors = _stop(server)
     assert server.returncode == 0, errors
+
+
+def test_optimized_bytecode_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+    import py_compile
+
+    from keel._server import optimized_bytecode_ready
+
+    package = tmp_path / "keel_probe_pkg"
+    package.mkdir()
+    source = package / "__init__.py"
+    source.write_text("VALUE = 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    importlib.invalidate_caches()
+    names = ("keel_probe_pkg",)
+    # Nothing compiled: ready only if bytecode may be written (the first start compiles).
+    assert optimized_bytecode_ready(names, can_write=False) is False
+    assert optimized_bytecode_ready(names, can_write=True) is True
+    py_compile.compile(
+        str(source),
+        cfile=importlib.util.cache_from_source(str(source), optimization=2),
+        optimize=2,
+    )
+    assert optimized_bytecode_ready(names, can_write=False) is True

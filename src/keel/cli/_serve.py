@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
+import sysconfig
 from typing import Annotated
 
 import typer
@@ -95,6 +96,14 @@ def serve(
     sys.stderr.flush()
     # A fresh interpreter: the server keeps none of the CLI's modules or the check's load.
     argv = server_command(settings, host=host, port=port, workers=workers)
+    if settings.serve_optimize and not settings.serve_allow_pickle and "-OO" not in argv:
+        typer.echo(
+            "note: serving without -OO: there is no optimized bytecode and it cannot be "
+            "written (PYTHONDONTWRITEBYTECODE or a read-only install); run "
+            f"`{sys.executable} -OO -m compileall -q -j0 {sysconfig.get_paths()['purelib']}` "
+            "once to save ~18 MiB per worker",
+            err=True,
+        )
     os.execv(argv[0], argv)  # noqa: S606
 
 
