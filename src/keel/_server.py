@@ -31,6 +31,7 @@ __all__ = [
     "build_app",
     "check_target",
     "main",
+    "optimization_wanted",
     "optimized_bytecode_ready",
     "server_command",
     "server_process_defaults",
@@ -80,12 +81,17 @@ def server_command(
     may write it; without it every start would compile SciPy, scikit-learn and pandas
     from source (seconds, each time), so the server runs unoptimized instead.
     """
-    wanted = settings.serve_optimize and not settings.serve_allow_pickle
+    wanted = optimization_wanted(settings)
     if wanted and bytecode is None:
         bytecode = optimized_bytecode_ready()
     flags = ["-OO"] if wanted and bytecode else []
     args = ["--host", host, "--port", str(port), "--workers", str(workers)]
     return [sys.executable, *flags, "-m", "keel._server", *args]
+
+
+def optimization_wanted(settings: Settings) -> bool:
+    """Whether ``settings`` ask for ``-OO``: optimisation on, and no pickle model allowed."""
+    return settings.serve_optimize and not settings.serve_allow_pickle
 
 
 _HEAVY_PACKAGES = ("scipy", "sklearn", "pandas")

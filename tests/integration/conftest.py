@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import threading
 import time
@@ -119,14 +120,41 @@ def running(app: Any) -> Iterator[str]:
     port = server.servers[0].sockets[0].getsockname()[1]
     url = f"http://127.0.0.1:{port}"
     try:
+        LOOPS[url] = server.servers[0].get_loop()
         while httpx.get(f"{url}/ready").status_code != 200:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"not ready: {httpx.get(f'{url}/ready').text}")
             time.sleep(0.05)
         yield url
     finally:
+        LOOPS.pop(url, None)
         server.should_exit = True
         thread.join(30)
+
+
+LOOPS: dict[str, asyncio.AbstractEventLoop] = {}  # the event loop of each running server
+
+
+@contextmanager
+def loop_held(url: str) -> Iterator[None]:
+    """Block the server at ``url``'s event loop for the body of the ``with``.
+
+    What clients send meanwhile waits in the sockets, and the server reads it all in
+    one go when the block ends: a burst that arrives together, whatever the speed of
+    this host. The body must end within 30 s.
+    """
+    held, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        held.set()
+        release.wait(30)
+
+    LOOPS[url].call_soon_threadsafe(hold)
+    assert held.wait(30), "the server's event loop did not run the hold"
+    try:
+        yield
+    finally:
+        release.set()
 
 
 def make_app(

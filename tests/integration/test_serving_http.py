@@ -19,6 +19,7 @@ from conftest import (
     log_flaky,
     log_mixed,
     log_numeric,
+    loop_held,
     make_app,
     mixed_data,
     numeric_data,
@@ -329,24 +330,34 @@ def test_requests_before_the_model_is_loaded_get_503(tmp_path: Path) -> None:
 
 
 def test_batches_group_concurrent_requests(tmp_path: Path) -> None:
+    """Requests that arrive together share predict calls and each gets its own rows back.
+
+    The burst is made real on any host: 48 kept-alive connections send while the
+    server's event loop is held, so the server finds all 48 requests at once.
+    """
+    import http.client
+
     version, model = log_numeric()
     X, _ = numeric_data()
     with running(make_app(f"models:/num/{version.version}", tmp_path, max_wait_ms=5.0)) as url:
-        answers: dict[int, Any] = {}
-
-        def send(i: int) -> None:
-            answers[i] = httpx.post(f"{url}/predict", json=_split(X.iloc[i : i + 1])).json()
-
-        threads = [threading.Thread(target=send, args=(i,)) for i in range(48)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-        for i, got in answers.items():  # each request gets its own rows back
+        port = int(url.rsplit(":", 1)[1])
+        connections = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(48)]
+        for connection in connections:  # open and warm each connection before the burst
+            connection.request("GET", "/health")
+            assert connection.getresponse().read()
+        batches_before = _metric(url, "keel_batch_requests_count")
+        with loop_held(url):
+            for i, connection in enumerate(connections):
+                body = json.dumps(_split(X.iloc[i : i + 1]))
+                connection.request("POST", "/predict", body, {"Content-Type": "application/json"})
+        for i, connection in enumerate(connections):
+            answer = connection.getresponse()
+            assert answer.status == 200
+            got = json.loads(answer.read())
             assert got["predictions"] == model.predict(X.iloc[i : i + 1]).tolist()
-        assert (
-            _metric(url, "keel_batch_requests_count") < 48
-        )  # at least some requests shared a predict call
+            connection.close()
+        batches = _metric(url, "keel_batch_requests_count") - batches_before
+        assert 1 <= batches <= 6, f"48 simultaneous requests took {batches} predict calls"
 
 
 def test_unwritable_log_feedback_and_no_log_mode(tmp_path: Path) -> None:

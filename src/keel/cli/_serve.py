@@ -83,7 +83,12 @@ def serve(
         if no_optimize:
             env["KEEL_SERVE_OPTIMIZE"] = "false"
         os.environ.update(env)
-        from keel._server import check_target, server_command, server_process_defaults
+        from keel._server import (
+            check_target,
+            optimization_wanted,
+            server_command,
+            server_process_defaults,
+        )
 
         server_process_defaults()
         from keel.config import load_settings
@@ -96,7 +101,7 @@ def serve(
     sys.stderr.flush()
     # A fresh interpreter: the server keeps none of the CLI's modules or the check's load.
     argv = server_command(settings, host=host, port=port, workers=workers)
-    if settings.serve_optimize and not settings.serve_allow_pickle and "-OO" not in argv:
+    if optimization_wanted(settings) and "-OO" not in argv:
         typer.echo(
             "note: serving without -OO: there is no optimized bytecode and it cannot be "
             "written (PYTHONDONTWRITEBYTECODE or a read-only install); run "

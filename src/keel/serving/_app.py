@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import math
 import re
@@ -34,6 +33,7 @@ from keel.errors import (
     Unavailable,
     http_status,
 )
+from keel.serving._decode import parse_body
 from keel.serving._metrics import CONTENT_TYPE_LATEST
 from keel.serving._openapi import add_signature_schemas
 from keel.serving._predlog import FeedbackEntry
@@ -92,7 +92,7 @@ def create_app(runtime: ServingRuntime) -> ServingApp:
             body = await _read_body(
                 request.headers.get("content-length"), request.stream(), options.max_body_bytes
             )
-            entries = _feedback_entries(_parse_json(body))
+            entries = _feedback_entries(parse_body(body))
             if runtime.predlog is None:
                 raise Conflict(
                     "this server runs without a prediction log (--no-log), so feedback cannot "
@@ -212,6 +212,7 @@ class PredictEndpoint:
         request_id = _request_id(headers.get("x-request-id"))
         metrics = runtime.metrics
         metrics.in_flight_child.inc()
+        runtime.in_flight += 1
         runtime.arriving += 1
         arrived = True
         variant_name, version = "-", "-"
@@ -220,10 +221,9 @@ class PredictEndpoint:
             data = await _read_body(
                 headers.get("content-length"), body, runtime.options.max_body_bytes
             )
-            payload = _parse_json(data)
             variant, model = runtime.pick(headers.get("x-routing-key"))
             variant_name, version = variant.name, model.label
-            decoded = model.decoder.decode(payload, endpoint=endpoint, raw=data)
+            decoded = model.decoder.decode_body(data, endpoint=endpoint)
             runtime.arriving -= 1
             arrived = False
             served = await runtime.predict(
@@ -232,7 +232,7 @@ class PredictEndpoint:
                 decoded,
                 request_id=request_id,
                 started=started,
-                payload=payload,
+                body=data,
                 endpoint=endpoint,
             )
             content = _render(served, request_id, runtime.deployment, endpoint)
@@ -256,6 +256,7 @@ class PredictEndpoint:
         finally:
             if arrived:
                 runtime.arriving -= 1
+            runtime.in_flight -= 1
             metrics.in_flight_child.dec()
         metrics.observe_request(
             endpoint, status, version, variant_name, time.perf_counter() - started
@@ -302,18 +303,6 @@ async def _read_body(length: str | None, stream: AsyncIterator[bytes], cap: int)
     if not body.strip():
         raise MalformedRequest('the request body is empty; send JSON such as [{"age": 41, ...}]')
     return body
-
-
-def _parse_json(body: bytes) -> Any:
-    try:
-        return orjson.loads(body)
-    except orjson.JSONDecodeError as error:
-        try:  # NaN / Infinity are not JSON, but Python clients send them; the signature judges
-            return json.loads(body)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise MalformedRequest(
-                f"the body is not valid JSON ({error}); send a JSON document"
-            ) from None
 
 
 def _render(served: Served, request_id: str, deployment: str, endpoint: str) -> bytes:

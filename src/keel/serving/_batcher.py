@@ -7,6 +7,11 @@ thread, newly decoded requests queue up and go together in the next call, up to
 default) and happens only when other requests have already arrived and are being
 decoded, so waiting can only add rows, never idle time. If a batch fails, each of its
 requests is retried alone so that one bad request cannot fail its neighbours.
+
+When the server holds no other request at all (``in_flight`` is 1, also after every
+request that arrived with it has started), a small request is predicted on the event
+loop itself: with nobody to batch with, the two thread hand-offs to the predict thread
+and back would be all the batcher adds.
 """
 
 from __future__ import annotations
@@ -39,12 +44,16 @@ class MicroBatcher:
         max_batch_rows: int = 1024,
         max_wait: float = 0.002,
         arriving: Callable[[], int] = lambda: 0,
+        in_flight: Callable[[], int] | None = None,
+        inline_rows: int = 32,
         on_batch: Callable[[int, int], None] | None = None,
         name: str = "predict",
     ) -> None:
         self.max_batch_rows = max_batch_rows
         self.max_wait = max_wait
+        self.inline_rows = inline_rows
         self._arriving = arriving
+        self._in_flight = in_flight
         self._on_batch = on_batch
         self._queue: deque[_Item] = deque()
         self._rows = 0
@@ -55,6 +64,15 @@ class MicroBatcher:
 
     async def submit(self, model: ServedModel, decoded: Decoded) -> Prediction:
         """The prediction for ``decoded``, computed in some batch with ``model``."""
+        if self._alone(decoded):
+            # Requests that arrived with this one start first; if it is still alone, no
+            # batch can form and it is predicted here.
+            await asyncio.sleep(0)
+            if self._alone(decoded):
+                (result,) = model.predict_many([decoded])
+                if self._on_batch is not None:
+                    self._on_batch(1, decoded.rows)
+                return result
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Prediction] = loop.create_future()
         self._queue.append(_Item(model, decoded, future))
@@ -65,6 +83,15 @@ class MicroBatcher:
             self._busy = True
             self._task = loop.create_task(self._drain())
         return await future
+
+    def _alone(self, decoded: Decoded) -> bool:
+        return (
+            self._in_flight is not None
+            and not self._busy
+            and not self._queue
+            and decoded.rows <= self.inline_rows
+            and self._in_flight() <= 1
+        )
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=False)

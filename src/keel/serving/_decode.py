@@ -3,9 +3,11 @@
 Two accepted shapes for ``/predict`` (records ``[{"age": 41, ...}]`` or columns
 ``{"columns": [...], "data": [[...]]}``) and MLflow's two for ``/invocations``
 (``{"dataframe_split": ...}``, ``{"dataframe_records": ...}``) all reduce to a list of
-rows in signature order. All-numeric signatures take a fast path: one type scan and one
-``np.array`` call; anything it cannot vouch for falls back to a cell-by-cell check that
-names every problem (row, column, reason) before the model runs.
+rows in signature order. All-numeric signatures take fast paths: a columns body is read
+by simdjson straight into a float matrix, without a Python object per cell; a parsed body
+needs one type scan and one ``np.array`` call. Anything a fast path cannot vouch for
+falls back to a cell-by-cell check that names every problem (row, column, reason) before
+the model runs.
 
 Rules, per logical type: ``float`` takes ints and floats (never bools or strings) and
 must be finite; ``int`` takes ints and whole floats within int64; ``bool`` takes
@@ -17,12 +19,16 @@ only where the signature says the column is nullable.
 
 from __future__ import annotations
 
+import json
 import math
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from keel.core._models import ColumnSpec, ModelSignature
 from keel.errors import InvalidInput, MalformedRequest, PayloadTooLarge
@@ -31,7 +37,7 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-__all__ = ["Decoded", "InputDecoder", "Problem", "rows_of"]
+__all__ = ["Decoded", "InputDecoder", "Problem", "parse_body", "rows_of"]
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
@@ -66,6 +72,19 @@ class Decoded:
     rows: int
     matrix: np.ndarray[Any, Any] | None = None
     frame: pd.DataFrame | None = None
+
+
+def parse_body(body: bytes) -> Any:
+    """The JSON document in ``body``; NaN and Infinity are read too (the signature judges)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as error:
+        try:  # NaN / Infinity are not JSON, but Python clients send them
+            return json.loads(body)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            raise MalformedRequest(
+                f"the body is not valid JSON ({error}); send a JSON document"
+            ) from None
 
 
 def rows_of(payload: Any, *, endpoint: str) -> tuple[list[Any], list[str] | None]:
@@ -132,6 +151,17 @@ class InputDecoder:
             s.type in ("float", "int") and not s.nullable for s in self.specs
         )
         self._int_columns = [i for i, s in enumerate(self.specs) if s.type == "int"]
+        # The columns-body reader counts '[' in the raw body; a name holding one would
+        # make that count ambiguous, so such signatures keep the parsed path.
+        self._direct = self.numeric and not any("[" in n for n in self.names)
+
+    def decode_body(self, body: bytes, *, endpoint: str = "predict") -> Decoded:
+        """The raw request ``body`` checked and converted; raises with every problem."""
+        if self._direct:
+            matrix = _direct_matrix(body, self.names, self.max_rows, endpoint)
+            if matrix is not None and self._vetted(matrix):
+                return Decoded(len(matrix), matrix=matrix)
+        return self.decode(parse_body(body), endpoint=endpoint, raw=body)
 
     def decode(
         self, payload: Any, *, endpoint: str = "predict", raw: bytes | None = None
@@ -204,13 +234,19 @@ class InputDecoder:
                 matrix = np.array(rows, dtype=np.float64)
             except (OverflowError, ValueError):
                 return None
+        return matrix if self._vetted(matrix) else None
+
+    def _vetted(self, matrix: np.ndarray[Any, Any]) -> bool:
+        """Every value finite, and whole and within int64 in the integer columns."""
+        import numpy as np
+
         if not np.isfinite(matrix).all():
-            return None
+            return False
         if self._int_columns:
             ints = matrix[:, self._int_columns]
             if (ints != np.round(ints)).any() or (np.abs(ints) >= 2.0**63).any():
-                return None
-        return matrix
+                return False
+        return True
 
     # checked path --------------------------------------------------------------------
 
@@ -403,3 +439,51 @@ def _datetime_cell(value: str, row: int, spec: ColumnSpec, problems: list[Proble
         problems.append(Problem(f"is {value[:40]!r}, not an ISO-8601 date-time", row, spec.name))
         return None
     return value
+
+
+# columns bodies read without Python objects per cell -----------------------------
+
+
+_parsers = threading.local()
+
+
+def _direct_matrix(
+    body: bytes, names: list[str], max_rows: int, endpoint: str
+) -> np.ndarray[Any, Any] | None:
+    """The float matrix of a columns body whose cells are all numbers, else None.
+
+    Accepted only when certain: the body is exactly ``{"columns": names, "data": rows}``
+    (under ``dataframe_split`` for ``/invocations``), every row is a list of
+    ``len(names)`` numbers, and the body holds no '[' beyond the columns list, the data
+    list and one per row (so no row nests a list). Anything else returns None and takes
+    the parsed path, which names each problem. Finite and integer checks are the
+    caller's.
+    """
+    import numpy as np
+    import simdjson
+
+    parser = getattr(_parsers, "parser", None)
+    if parser is None:
+        parser = _parsers.parser = simdjson.Parser()
+    try:
+        doc = parser.parse(body)
+        if endpoint == "invocations":
+            if type(doc) is not simdjson.Object or len(doc) != 1:
+                return None
+            doc = doc.get("dataframe_split")
+        if type(doc) is not simdjson.Object or len(doc) != 2:
+            return None
+        columns, data = doc.get("columns"), doc.get("data")
+        if type(columns) is not simdjson.Array or type(data) is not simdjson.Array:
+            return None
+        rows, width = len(data), len(names)
+        if not 0 < rows <= max_rows or body.count(b"[") != rows + 2:
+            return None
+        if columns.as_list() != names:
+            return None
+        if not all(type(row) is simdjson.Array and len(row) == width for row in data):
+            return None
+        values = np.frombuffer(data.as_buffer(of_type="d"), dtype=np.float64)
+        return values.reshape(rows, width)
+    except (ValueError, TypeError, RuntimeError):  # not JSON, or a cell is not a number
+        return None

@@ -90,7 +90,8 @@ class ServingRuntime:
         self.predlog = predlog
         self.policy_source = policy_source
         self.on_rollback = on_rollback
-        self.arriving = 0
+        self.arriving = 0  # requests reading or decoding their body
+        self.in_flight = 0  # requests anywhere between arrival and answer
         self.ready = False
         self.load_error: str | None = None
         self.router = self._router(policy, revision, {})
@@ -192,6 +193,7 @@ class ServingRuntime:
                 max_batch_rows=self.options.max_batch_rows,
                 max_wait=self.options.max_wait,
                 arriving=lambda: self.arriving,
+                in_flight=lambda: self.in_flight,
                 on_batch=functools.partial(self.metrics.observe_batch, name),
                 name=f"{self.deployment}-{name}",
             )
@@ -229,7 +231,7 @@ class ServingRuntime:
         *,
         request_id: str,
         started: float,
-        payload: Any = None,
+        body: bytes | None = None,
         endpoint: str = "predict",
     ) -> Served:
         """Predict ``decoded`` on ``variant``; log it; copy it to the shadow if any."""
@@ -242,20 +244,20 @@ class ServingRuntime:
         variant.stats.record(True, elapsed)
         self._log(variant.name, model, decoded, prediction, request_id, elapsed)
         shadow = self.router.shadow
-        if shadow is not None and payload is not None and shadow.model is not None:
+        if shadow is not None and body is not None and shadow.model is not None:
             task = asyncio.get_running_loop().create_task(
-                self._shadow(shadow, payload, endpoint, request_id)
+                self._shadow(shadow, body, endpoint, request_id)
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
         return Served(variant.name, model, prediction, decoded.rows)
 
-    async def _shadow(self, shadow: Variant, payload: Any, endpoint: str, request_id: str) -> None:
+    async def _shadow(self, shadow: Variant, body: bytes, endpoint: str, request_id: str) -> None:
         model = shadow.model
         assert model is not None
         started = time.perf_counter()
         try:
-            decoded = model.decoder.decode(payload, endpoint=endpoint)
+            decoded = model.decoder.decode_body(body, endpoint=endpoint)
             prediction = await shadow.batcher.submit(model, decoded)
         except Exception as error:
             shadow.stats.record(False, time.perf_counter() - started)

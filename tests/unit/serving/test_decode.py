@@ -158,3 +158,114 @@ def test_problem_lists_are_capped() -> None:
     rows = [{"a": "x", "b": "y", "n": "z"}] * 50
     problems = _problems(rows)
     assert len(problems) == 20
+
+
+# raw columns bodies read straight into a matrix --------------------------------------
+
+
+def _outcome(call: Any) -> tuple[str, Any]:
+    """What a decode did: the matrix or frame it returned, or the error and its details."""
+    try:
+        decoded = call()
+    except (InvalidInput, MalformedRequest, PayloadTooLarge) as error:
+        return type(error).__name__, (error.message, error.details)
+    if decoded.matrix is not None:
+        return "matrix", decoded.matrix.tolist()
+    assert decoded.frame is not None
+    return "frame", decoded.frame.to_dict("list")
+
+
+def _same_as_parsed(raw: bytes, endpoint: str = "predict", max_rows: int = 1000) -> tuple[str, Any]:
+    from keel.serving._decode import parse_body
+
+    decoder = _decoder(max_rows=max_rows)
+    direct = _outcome(lambda: decoder.decode_body(raw, endpoint=endpoint))
+    parsed = _outcome(lambda: decoder.decode(parse_body(raw), endpoint=endpoint, raw=raw))
+    assert direct == parsed, raw
+    return direct
+
+
+cell = finite | ints | st.booleans() | st.none() | st.just("1") | st.lists(finite, max_size=2)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.lists(cell, min_size=2, max_size=4) | cell, min_size=1, max_size=6),
+    st.sampled_from(["predict", "invocations"]),
+)
+def test_a_raw_body_decodes_exactly_as_its_parsed_document(rows: list[Any], endpoint: str) -> None:
+    body: dict[str, Any] = {"columns": ["a", "b", "n"], "data": rows}
+    if endpoint == "invocations":
+        body = {"dataframe_split": body}
+    _same_as_parsed(json.dumps(body).encode(), endpoint)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3], [4.5, -0.0, 7]]}',
+        b'{"data": [[1e3, 2E-3, 3]], "columns": ["a", "b", "n"]}',
+        b'{"columns": ["\\u0061", "b", "n"], "data": [[1, 2, 3]]}',
+        b' \n{"columns":["a","b","n"],"data":[[1,2,3]]}\n',
+    ],
+)
+def test_numeric_columns_bodies_are_read_without_parsing_to_python(raw: bytes) -> None:
+    from keel.serving._decode import _direct_matrix
+
+    matrix = _direct_matrix(raw, ["a", "b", "n"], 1000, "predict")
+    assert matrix is not None
+    assert matrix.flags.writeable
+    assert _same_as_parsed(raw)[0] == "matrix"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'{"columns": ["a", "b", "n"], "data": [[1, [2], 3]]}',  # a nested list in a row
+        b'{"columns": ["a", "b", "n"], "data": [[1, [2, 3]], [4, 5, 6]]}',
+        b'{"columns": ["a", "b", "n"], "data": [5, [[1, 2, 3]]]}',  # not a row at all
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3, 4], [5, 6]]}',  # ragged, same count
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, true]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, null]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, "3"]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, {"v": 3}]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3.5]]}',  # n must be whole
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 9223372036854775808]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 99999999999999999999999]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1e400, 2, 3]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[NaN, 2, 3]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[Infinity, 2, 3]]}',
+        b'{"columns": ["a", "b", "n"], "data": []}',
+        b'{"columns": ["n", "b", "a"], "data": [[1, 2, 3]]}',  # other order: checked path
+        b'{"columns": ["a", "b"], "data": [[1, 2]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3]], "index": [0]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3]], "data": [[4, 5, 6]]}',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3]]',  # truncated
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3]]} trailing',
+        b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3]], "\xff": 1}',  # not UTF-8
+        b"[[1, 2, 3]]",
+        b'[{"a": 1, "b": 2, "n": 3}]',
+    ],
+)
+def test_anything_unusual_in_a_raw_body_takes_the_checked_path(raw: bytes) -> None:
+    from keel.serving._decode import _direct_matrix
+
+    matrix = _direct_matrix(raw, ["a", "b", "n"], 1000, "predict")
+    assert matrix is None or not _decoder()._vetted(matrix)
+    _same_as_parsed(raw)
+
+
+def test_a_raw_body_over_the_row_cap_is_refused_the_same_way() -> None:
+    raw = b'{"columns": ["a", "b", "n"], "data": [[1, 2, 3], [4, 5, 6], [7, 8, 9]]}'
+    kind, (message, _) = _same_as_parsed(raw, max_rows=2)
+    assert kind == "PayloadTooLarge"
+    assert "over the cap of 2" in message
+
+
+def test_a_name_with_a_bracket_keeps_the_parsed_path() -> None:
+    signature = ModelSignature(inputs=(ColumnSpec("x[0]", "float"), ColumnSpec("y", "float")))
+    decoder = InputDecoder(signature, max_rows=10)
+    assert not decoder._direct
+    decoded = decoder.decode_body(b'{"columns": ["x[0]", "y"], "data": [[1, 2]]}')
+    assert decoded.matrix is not None
+    assert decoded.matrix.tolist() == [[1.0, 2.0]]

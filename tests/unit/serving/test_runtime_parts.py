@@ -76,12 +76,16 @@ class _Model:
 
     def __init__(self, fail_on: float | None = None, delay: float = 0.0) -> None:
         self.calls: list[int] = []
+        self.threads: list[str] = []
         self.fail_on = fail_on
         self.delay = delay
 
     def predict_many(self, batch: list[Decoded]) -> list[Prediction]:
+        import threading
+
         time.sleep(self.delay)
         self.calls.append(len(batch))
+        self.threads.append(threading.current_thread().name)
         out = []
         for d in batch:
             assert d.matrix is not None
@@ -119,6 +123,64 @@ def test_a_lone_request_does_not_wait_for_company() -> None:
         return time.perf_counter() - started
 
     assert asyncio.run(main()) < 0.25  # far below max_wait: nothing else was arriving
+    batcher.close()
+
+
+@pytest.mark.parametrize(
+    ("in_flight", "rows", "inline"),
+    [(1, 1, True), (1, 32, True), (1, 33, False), (2, 1, False), (None, 1, False)],
+)
+def test_only_a_small_request_alone_in_the_server_skips_the_predict_thread(
+    in_flight: int | None, rows: int, inline: bool
+) -> None:
+    import threading
+
+    model = _Model()
+    batches: list[tuple[int, int]] = []
+    batcher = MicroBatcher(
+        in_flight=None if in_flight is None else (lambda: in_flight),
+        on_batch=lambda n, r: batches.append((n, r)),
+        name="t",
+    )
+    decoded = Decoded(rows, matrix=np.arange(rows, dtype=float).reshape(rows, 1))
+    result = asyncio.run(batcher.submit(model, decoded))  # type: ignore[arg-type]
+    assert result.labels.tolist() == [2.0 * i for i in range(rows)]
+    here = threading.current_thread().name
+    assert (model.threads == [here]) is inline
+    assert batches == [(1, rows)]
+    batcher.close()
+
+
+def test_requests_that_arrive_together_are_batched_even_when_each_starts_alone() -> None:
+    """Each handler counts itself in flight only once it runs: the first one to run sees
+    itself alone, and must still let the others start and join its batch."""
+    model = _Model(delay=0.005)
+    in_flight = 0
+    batcher = MicroBatcher(in_flight=lambda: in_flight, max_batch_rows=64)
+
+    async def one(i: int) -> Prediction:
+        nonlocal in_flight
+        in_flight += 1
+        try:
+            return await batcher.submit(model, _decoded(i))  # type: ignore[arg-type]
+        finally:
+            in_flight -= 1
+
+    async def main() -> list[Prediction]:
+        return await asyncio.gather(*(one(i) for i in range(40)))
+
+    results = asyncio.run(main())
+    assert [r.labels.tolist() for r in results] == [[2.0 * i] for i in range(40)]
+    assert len(model.calls) <= 3, model.calls
+    batcher.close()
+
+
+def test_a_failing_request_alone_fails_alone_without_the_predict_thread() -> None:
+    model = _Model(fail_on=13.0)
+    batcher = MicroBatcher(in_flight=lambda: 1)
+    with pytest.raises(ValueError, match="bad row"):
+        asyncio.run(batcher.submit(model, _decoded(13.0)))  # type: ignore[arg-type]
+    assert asyncio.run(batcher.submit(model, _decoded(2.0))).labels.tolist() == [4.0]  # type: ignore[arg-type]
     batcher.close()
 
 
