@@ -28,10 +28,11 @@ from keel.core._names import (
     validate_timestamp,
 )
 from keel.errors import InvalidArgument
-from keel.tracking import MetricHistory, MetricWriter, TrackingService
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from keel.tracking import MetricHistory, MetricWriter, TrackingService
 
 __all__ = [
     "ActiveRun",

@@ -13,13 +13,15 @@ from typing import TYPE_CHECKING, Any
 from keel._fluent import active_run
 from keel.context import get_context
 from keel.core._models import ModelInfo, ModelSignature, ModelURI, ModelVersion
-from keel.errors import InvalidArgument
+from keel.errors import InvalidArgument, NotFound
 
 if TYPE_CHECKING:
     import pandas as pd
 
     from keel.evaluation import EvaluationReport, Gate, GateResult
     from keel.models import LoadedModel
+    from keel.models._package import PackageFiles
+    from keel.stores.metadata import SqliteReader
 
 __all__ = [
     "evaluate",
@@ -77,7 +79,33 @@ def load_model(uri: str | ModelURI, *, allow_pickle: bool = False) -> LoadedMode
 
     The returned model checks every input against the package's signature.
     """
-    return get_context().models.load_model(_package_uri(uri), allow_pickle=allow_pickle)
+    parsed = uri if isinstance(uri, ModelURI) else ModelURI.parse(uri)
+    context = get_context()
+    quick = context.package_reader()
+    if quick is not None:
+        loaded = _load_read_only(*quick, parsed, allow_pickle=allow_pickle)
+        if loaded is not None:
+            return loaded
+    return context.models.load_model(_package_uri(parsed), allow_pickle=allow_pickle)
+
+
+def _load_read_only(
+    reader: SqliteReader, files: PackageFiles, uri: ModelURI, *, allow_pickle: bool
+) -> LoadedModel | None:
+    """The model through read-only look-ups (ADR 0020); None when anything is not found,
+    so that the full store answers (and explains) instead."""
+    from keel.models._package import load_package, read_info
+
+    if uri.scheme == "models":
+        assert uri.name is not None
+        source = reader.source(uri.name, version=uri.version, alias=uri.alias)
+        if source is None:
+            return None
+        uri = ModelURI.parse(source)
+    try:
+        return load_package(files, read_info(files, uri), allow_pickle=allow_pickle)
+    except NotFound:
+        return None
 
 
 def evaluate(

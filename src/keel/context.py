@@ -13,14 +13,15 @@ from typing import TYPE_CHECKING
 
 from keel.config import Settings, load_settings
 from keel.stores.artifacts import ArtifactStore, SyncMode, open_artifact_store
-from keel.stores.metadata import MetadataStore
 
 if TYPE_CHECKING:
     from keel.data._service import DataService
     from keel.models import ModelService
+    from keel.models._package import PackageFiles
     from keel.monitoring._monitor import MonitorService
     from keel.registry import RegistryService
     from keel.serving._deployments import DeploymentService
+    from keel.stores.metadata import MetadataStore, SqliteReader
     from keel.tracking import TrackingService
 
 __all__ = ["Context", "build_context", "get_context", "reset_context"]
@@ -32,12 +33,16 @@ class Context:
 
     Every service is built on first use: importing the tracking service loads numpy,
     which a ``keel data`` command never needs, and loading a model needs neither the
-    data service nor deployments and monitors.
+    data service nor deployments and monitors. The metadata store opens (and migrates)
+    on first use too: a process that only loads a registered model from a SQLite store
+    reads it through :meth:`package_reader` instead (ADR 0020).
     """
 
     settings: Settings
-    metadata: MetadataStore
     artifacts: ArtifactStore
+    _metadata: MetadataStore | None = field(default=None, repr=False)
+    _reader: SqliteReader | None = field(default=None, repr=False)
+    _reader_checked: bool = field(default=False, repr=False)
     _data: DataService | None = field(default=None, repr=False)
     _tracking: TrackingService | None = field(default=None, repr=False)
     _models: ModelService | None = field(default=None, repr=False)
@@ -45,6 +50,38 @@ class Context:
     _deployments: DeploymentService | None = field(default=None, repr=False)
     _monitors: MonitorService | None = field(default=None, repr=False)
     _lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
+
+    @property
+    def metadata(self) -> MetadataStore:
+        """The metadata store, opened (and migrated to the head revision) on first use."""
+        if self._metadata is None:
+            with self._lock:
+                if self._metadata is None:
+                    self._metadata = _open_metadata(self.settings)
+        return self._metadata
+
+    def package_reader(self) -> tuple[SqliteReader, PackageFiles] | None:
+        """Read-only registry look-ups and package files, while the store is not open yet.
+
+        Only for a SQLite store already at the head revision; None otherwise, and once the
+        metadata store is open (its answers then include this process's own writes).
+        """
+        if self._metadata is not None:
+            return None
+        with self._lock:
+            if not self._reader_checked:
+                from keel.stores.metadata._reader import SqliteReader
+
+                self._reader_checked = True
+                self._reader = SqliteReader.open(
+                    self.settings.store_uri, timeout=self.settings.db_timeout
+                )
+            reader = self._reader
+        if reader is None:
+            return None
+        from keel.models._package import PackageFiles
+
+        return reader, PackageFiles.of(reader.check_run, reader.digest, self.artifacts)
 
     @property
     def data(self) -> DataService:
@@ -143,23 +180,32 @@ class Context:
             if self._data is not None:
                 self._data.close()
         finally:
-            self.metadata.close()
+            if self._reader is not None:
+                self._reader.close()
+            if self._metadata is not None:
+                self._metadata.close()
 
 
 def build_context(settings: Settings | None = None) -> Context:
     """Open the stores named by ``settings`` and wire the services on top."""
     settings = settings or load_settings()
-    sync: SyncMode = "full" if settings.sync == "full" else "normal"
+    artifacts = open_artifact_store(settings.artifact_uri, sync=_sync_mode(settings))
+    return Context(settings, artifacts)
+
+
+def _sync_mode(settings: Settings) -> SyncMode:
+    return "full" if settings.sync == "full" else "normal"
+
+
+def _open_metadata(settings: Settings) -> MetadataStore:
+    from keel.stores.metadata import MetadataStore
+
     synchronous = settings.sqlite_synchronous
-    if sync == "full" and synchronous in ("OFF", "NORMAL"):
+    if _sync_mode(settings) == "full" and synchronous in ("OFF", "NORMAL"):
         synchronous = "FULL"  # KEEL_SYNC=full: a committed version survives power loss too
-    metadata = MetadataStore.open(
-        settings.store_uri,
-        timeout=settings.db_timeout,
-        synchronous=synchronous,
+    return MetadataStore.open(
+        settings.store_uri, timeout=settings.db_timeout, synchronous=synchronous
     )
-    artifacts = open_artifact_store(settings.artifact_uri, sync=sync)
-    return Context(settings, metadata, artifacts)
 
 
 _lock = threading.Lock()

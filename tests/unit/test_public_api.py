@@ -86,11 +86,12 @@ def test_import_keel_loads_no_heavy_library() -> None:
 
 
 def test_the_heavy_check_can_see_a_heavy_import() -> None:
-    """Guard for the test above: using the API does load the store's libraries."""
+    """Guard for the test above: the tracking service does load the store's libraries."""
     code = (
         "import json, sys\n"
         "import keel\n"
         "keel.start_run\n"
+        "import keel.tracking\n"
         "print(json.dumps({'loaded': 'sqlalchemy' in sys.modules}))\n"
     )
     assert _loaded_after(code) == {"loaded": True}

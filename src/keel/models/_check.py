@@ -114,7 +114,8 @@ def _numbers_all_fine(frame: pd.DataFrame, signature: ModelSignature) -> bool:
     names = [s.name for s in specs]
     values = frame.to_numpy(dtype=np.float64, copy=False)
     if list(frame.columns) != names:
-        values = values[:, [list(map(str, frame.columns)).index(n) for n in names]]
+        position = {str(c): i for i, c in enumerate(frame.columns)}
+        values = values[:, [position[n] for n in names]]
     strict = [i for i, s in enumerate(specs) if not s.nullable]
     if strict and np.isnan(values[:, strict]).any():
         return False

@@ -17,10 +17,11 @@ import orjson
 
 from keel.core._artifact_names import validate_artifact_name
 from keel.core._models import DESCRIPTOR, ModelInfo, ModelSignature, ModelURI
-from keel.errors import IntegrityError, InvalidArgument, NotFound
+from keel.errors import InvalidArgument, NotFound
 from keel.models._check import ExtraColumns, check_input
-from keel.models._flavors import check_flavor, detect_flavor, load_bytes, save_model
+from keel.models._flavors import check_flavor, detect_flavor, save_model
 from keel.models._loaded import LoadedModel
+from keel.models._package import PackageFiles, load_package, read_info
 from keel.models._requirements import distribution_versions, model_modules, pinned_requirements
 
 if TYPE_CHECKING:
@@ -36,6 +37,14 @@ class ModelService:
 
     def __init__(self, tracking: TrackingService) -> None:
         self._tracking = tracking
+
+        def digest(run_id: str, name: str) -> str | None:
+            try:
+                return tracking.store.get_artifact(run_id, name).digest
+            except NotFound:
+                return None
+
+        self._files = PackageFiles.of(tracking.get_run, digest, tracking.artifacts)
 
     # logging -------------------------------------------------------------------------
 
@@ -138,33 +147,7 @@ class ModelService:
 
     def get_info(self, uri: str | ModelURI) -> ModelInfo:
         """The package descriptor at ``runs:/<run_id>/<name>``."""
-        parsed = _runs_uri(uri)
-        assert parsed.run_id is not None
-        assert parsed.path is not None
-        prefix = validate_artifact_name(parsed.path)
-        self._tracking.get_run(parsed.run_id)
-        try:
-            raw = self._tracking.read_artifact(parsed.run_id, f"{prefix}/{DESCRIPTOR}")
-        except NotFound:
-            raise NotFound(
-                f"run {parsed.run_id} has no model package {prefix!r}; list its artifacts "
-                f"with `keel runs show {parsed.run_id}`"
-            ) from None
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError as error:
-            raise IntegrityError(
-                f"the descriptor of {parsed} is not valid JSON ({error}); log the model again"
-            ) from None
-        if not isinstance(data, dict):
-            raise IntegrityError(f"the descriptor of {parsed} is not a JSON object")
-        info = ModelInfo.from_dict(data)
-        if info.run_id != parsed.run_id or info.artifact_path != prefix:
-            raise IntegrityError(
-                f"the descriptor of {parsed} describes runs:/{info.run_id}/{info.artifact_path}; "
-                "it was copied or altered. Log the model again"
-            )
-        return info
+        return read_info(self._files, uri)
 
     def load_model(
         self,
@@ -174,43 +157,12 @@ class ModelService:
         extra_columns: ExtraColumns = "error",
     ) -> LoadedModel:
         """The model at ``runs:/<run_id>/<name>``, checked against its descriptor's digests."""
-        info = self.get_info(uri)
-        if info.format == "pickle" and not allow_pickle:
-            raise InvalidArgument(
-                f"{info.uri} is stored as a pickle (flavor {info.flavor!r}), and loading a "
-                "pickle runs code from the package. If you trust where it came from, pass "
-                "allow_pickle=True"
-            )
-        if len(info.files) != 1:
-            raise IntegrityError(f"the descriptor of {info.uri} names {len(info.files)} files")
-        ((file_name, digest),) = info.files.items()
-        if not file_name.startswith(f"{info.artifact_path}/"):
-            raise IntegrityError(f"the descriptor of {info.uri} names a foreign file")
-        recorded = self._tracking.store.get_artifact(info.run_id, file_name)
-        if recorded.digest != digest:
-            raise IntegrityError(
-                f"{file_name} in run {info.run_id} is not the file the package was logged "
-                "with (digests differ); it was not loaded. Log the model again"
-            )
-        data = self._tracking.artifacts.get_bytes(digest)
-        raw = load_bytes(
-            info.format,
-            data,
-            model_class=info.model_class,
-            trusted=info.trusted_types,
-            trust_complete=info.trusted_types_complete,
+        return load_package(
+            self._files,
+            self.get_info(uri),
+            allow_pickle=allow_pickle,
+            extra_columns=extra_columns,
         )
-        return LoadedModel(info, raw, extra_columns=extra_columns)
-
-
-def _runs_uri(uri: str | ModelURI) -> ModelURI:
-    parsed = uri if isinstance(uri, ModelURI) else ModelURI.parse(uri)
-    if parsed.scheme != "runs":
-        raise InvalidArgument(
-            f"{parsed} is a registry URI; resolve it to runs:/<run_id>/<name> through the "
-            "registry first (keel.load_model does this)"
-        )
-    return parsed
 
 
 def _plain(value: Any) -> Any:

@@ -255,7 +255,8 @@ def test_descriptor_for_another_path_is_refused(
 
 def test_loading_a_registered_model_imports_only_what_it_needs(tmp_path: Path) -> None:
     """A fresh process that loads ``models:/`` from a SQLite store and predicts does not
-    import the data service, the deployment or monitor stores, or PostgreSQL's dialect.
+    import SQLAlchemy (ADR 0020), the tracking service, what logging a model needs, the
+    data service, or the deployment and monitor stores.
     """
     import json
     import os
@@ -282,7 +283,8 @@ def test_loading_a_registered_model_imports_only_what_it_needs(tmp_path: Path) -
         "X, _ = load_iris(return_X_y=True, as_frame=True)\n"
         "predicted = keel.load_model('models:/iris/1').predict(X[:2]).tolist()\n"
         "unwanted = ('keel.data._service', 'keel.stores.metadata._deployments', "
-        "'keel.stores.metadata._monitors', 'sqlalchemy.dialects.postgresql')\n"
+        "'keel.stores.metadata._monitors', 'sqlalchemy', 'keel.tracking', "
+        "'keel.models._service', 'keel.models._requirements')\n"
         "print(json.dumps({'predicted': predicted, "
         "'loaded': [m for m in unwanted if m in sys.modules]}))\n"
     )

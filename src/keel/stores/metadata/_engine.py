@@ -20,10 +20,10 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 
 from keel.errors import ConfigurationError, Unavailable
+from keel.stores.metadata._revision import HEAD_REVISION
 
 log = logging.getLogger(__name__)
 
-HEAD_REVISION = "0006"
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _migrate_lock = threading.Lock()
 
