@@ -49,6 +49,22 @@ def alternate(
     return ra, rb
 
 
+def compile_keel_bytecode(python: str | Path = sys.executable) -> None:
+    """Compile Keel's bytecode, as ``pip install keel-mlops`` does when it installs the wheel.
+
+    The peers are installed from wheels, so their bytecode exists; an editable install of
+    Keel under PYTHONDONTWRITEBYTECODE never writes its own, and every fresh process would
+    compile Keel's sources again. Fresh-process timings compare installed packages.
+    """
+    where = subprocess.run(
+        [str(python), "-c", "import keel, os; print(os.path.dirname(keel.__file__))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    subprocess.run([str(python), "-m", "compileall", "-q", where], check=True)
+
+
 def _env(env: Mapping[str, str] | None) -> dict[str, str]:
     out = dict(os.environ)
     out["OPENBLAS_NUM_THREADS"] = "1"

@@ -31,7 +31,13 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from _harness import alternate, append_results, markdown_table, median  # noqa: E402
+from _harness import (  # noqa: E402
+    alternate,
+    append_results,
+    compile_keel_bytecode,
+    markdown_table,
+    median,
+)
 from _peer_env import child_env, ensure_mlflow, package_version, run_in  # noqa: E402
 
 MLFLOW_SCRIPT = HERE / "peers" / "mlflow_models.py"
@@ -102,6 +108,7 @@ def main() -> None:
     mlflow_py = ensure_mlflow()
     mlflow_version = package_version(mlflow_py, "mlflow")
     keel_py = sys.executable
+    compile_keel_bytecode(keel_py)
     keel_dirs: list[str] = []
     mlflow_dirs: list[str] = []
 
@@ -126,9 +133,15 @@ def main() -> None:
     m_cmd = [str(mlflow_py), "-c", MLFLOW_LOAD, ms[0]["uri"], json.dumps(ms[0]["row"]), store]
     assert ks[0]["uri"] == ms[0]["uri"] == f"models:/{MODEL_NAME}/1", (ks[0], ms[0])
     _wall(k_cmd, k_env), _wall(m_cmd, m_env)  # warm the page cache once, untimed
-    kl, ml = alternate(lambda: _wall(k_cmd, k_env), lambda: _wall(m_cmd, m_env), args.repeats)
-    k_load, m_load = median(kl), median(ml)
-    floor = median([_wall([keel_py, "-c", FLOOR], k_env) for _ in range(args.repeats)])
+    kl: list[float] = []
+    ml: list[float] = []
+    fl: list[float] = []
+    for _ in range(args.repeats):  # K M F K M F ...: the floor shares each round's machine
+        kl.append(_wall(k_cmd, k_env))
+        ml.append(_wall(m_cmd, m_env))
+        fl.append(_wall([keel_py, "-c", FLOOR], k_env))
+    k_load, m_load, floor = median(kl), median(ml), median(fl)
+    print("per round (Keel, MLflow, floor):", list(zip(kl, ml, fl, strict=True)), flush=True)
 
     rows = [
         [
@@ -163,14 +176,19 @@ def main() -> None:
     for row in rows:
         print(" | ".join(row))
     notes = (
-        "Medians of alternating runs (K M K M ...). log_model + register_model is timed "
+        "Medians of alternating runs (K M K M ...; the load rows K M F K M F ..., the floor "
+        "in the same rounds). log_model + register_model is timed "
         "inside a process that already fitted the model (scikit-learn imported) and started "
         "a run; the cold call includes importing the serialiser (skops for Keel; MLflow's "
         "own lazy imports and its pip-requirement inference). The load row is the wall time "
         "of a new interpreter, start to exit, loading the registered version 1 by its "
-        "models:/ URI on both sides. The floor row is a process that imports only what "
-        "any loader of this pipeline needs (pandas for the input, the pipeline's "
-        "scikit-learn classes); MLflow's time over it bounds any loader's ratio."
+        "models:/ URI on both sides, each with its package's bytecode compiled, as a pip "
+        "install leaves it (Keel's is compiled before timing). The floor row is a process "
+        "that imports only what any loader of this pipeline needs (pandas for the input, "
+        "the pipeline's scikit-learn classes); MLflow's time over it bounds any loader's ratio."
+        "\n\nLoad rounds, wall seconds (Keel / MLflow / floor): "
+        + "; ".join(f"{k:.2f} / {m:.2f} / {f:.2f}" for k, m, f in zip(kl, ml, fl, strict=True))
+        + "."
     )
     append_results(
         "Models",
