@@ -114,15 +114,15 @@ def test_batcher_answers_each_request_with_its_own_rows_and_groups_them() -> Non
 
 
 def test_a_lone_request_does_not_wait_for_company() -> None:
+    """With nothing else arriving, a request is predicted at once, not after max_wait."""
     model = _Model()
-    batcher = MicroBatcher(max_wait=0.5, arriving=lambda: 0)
+    batcher = MicroBatcher(max_wait=3600.0, arriving=lambda: 0)
 
-    async def main() -> float:
-        started = time.perf_counter()
-        await batcher.submit(model, _decoded(1))  # type: ignore[arg-type]
-        return time.perf_counter() - started
+    async def main() -> Prediction:
+        # An hour's max_wait: only a batcher that waits for company can miss this bound.
+        return await asyncio.wait_for(batcher.submit(model, _decoded(1)), timeout=60)  # type: ignore[arg-type]
 
-    assert asyncio.run(main()) < 0.25  # far below max_wait: nothing else was arriving
+    assert asyncio.run(main()).labels.tolist() == [2.0]
     batcher.close()
 
 
