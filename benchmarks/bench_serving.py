@@ -23,8 +23,10 @@ bodies of 1,000 rows resampled from the data with replacement, seeded):
 - (a) single row, concurrency 1; (b) single row, concurrency 32; (c) 1,000 rows, concurrency 1.
   ``POST /invocations`` with ``{"dataframe_split": {"columns": [...], "data": [[...]]}}`` on both
   servers; Keel's native ``POST /predict`` with ``{"columns": [...], "data": [[...]]}`` is an
-  extra line. ``--rounds`` alternating rounds (Keel, MLflow, Keel, MLflow, ...) of
-  ``--duration`` seconds each, after an untimed warm-up; the table quotes medians.
+  extra line, and so is a second Keel server with micro-batching off (``--max-batch-rows 1
+  --max-wait-ms 0``: one request per predict call), to show what batching changes.
+  ``--rounds`` alternating rounds (Keel, MLflow, Keel, MLflow, ...) of ``--duration``
+  seconds each, after an untimed warm-up; the table quotes medians.
 - a zero-error check: one ``--load60`` second run at c=32 against Keel (0 skips it);
 - each server's memory after the runs: RSS summed over its process tree (psutil if
   importable, else /proc), PSS alongside;
@@ -492,15 +494,19 @@ def prepare_optimized_bytecode() -> None:
     subprocess.run([sys.executable, "-OO", "-m", "compileall", "-q", "-j0", purelib], check=False)
 
 
-def keel_server(port: int) -> Server:
+UNBATCHED = ("--max-batch-rows", "1", "--max-wait-ms", "0")
+"""``keel serve`` options that turn micro-batching off: one request per predict call."""
+
+
+def keel_server(port: int, options: Sequence[str] = (), name: str = "keel") -> Server:
     prepare_optimized_bytecode()
     keel_bin = Path(sys.prefix) / "bin" / "keel"
     if not keel_bin.exists():
         keel_bin = ROOT / ".venv" / "bin" / "keel"
     cmd = [str(keel_bin), "serve", "models:/bc@champion", "--port", str(port)]
-    cmd += ["--host", "127.0.0.1"]
+    cmd += ["--host", "127.0.0.1", *options]
     env = child_env(None, {"KEEL_HOME": str(KEEL_HOME)})
-    return Server("keel", cmd, env, port, "/ready")
+    return Server(name, cmd, env, port, "/ready")
 
 
 def mlflow_server(python: Path, run_uri: str, port: int) -> Server:
@@ -595,19 +601,27 @@ def run_suite(args: argparse.Namespace, files: dict[str, list[Path]]) -> dict[st
 
     keel = keel_server(free_port())
     mlflow = mlflow_server(mlflow_py, m_setup["uri"], free_port())
-    servers = [keel, mlflow]
+    unbatched = keel_server(free_port(), UNBATCHED, name="keel-unbatched")
+    servers = [keel, mlflow, unbatched]
     rounds: dict[str, dict[str, list[dict[str, Any]]]] = {}
     try:
         for s in servers:
             s.start()
         startup = {s.name: s.wait_ready() for s in servers}
-        _say(f"servers ready: keel {startup['keel']:.1f} s, mlflow {startup['mlflow']:.1f} s")
+        _say("servers ready: " + ", ".join(f"{n} {s:.1f} s" for n, s in startup.items()))
 
         # (label, url, bodies per kind) for every measured side
         sides: dict[str, tuple[str, str]] = {
             "keel": (keel.base + "/invocations", "invocations"),
             "mlflow": (mlflow.base + "/invocations", "invocations"),
             "keel_predict": (keel.base + "/predict", "predict"),
+            "keel_unbatched": (unbatched.base + "/invocations", "invocations"),
+        }
+        server_of = {
+            "keel": keel,
+            "mlflow": mlflow,
+            "keel_predict": keel,
+            "keel_unbatched": unbatched,
         }
         checks = []
         for side, (url, form) in sides.items():
@@ -621,7 +635,7 @@ def run_suite(args: argparse.Namespace, files: dict[str, list[Path]]) -> dict[st
         def measure(side: str, kind: str, conns: int, secs: float) -> WrkResult:
             url, form = sides[side]
             rows = BATCH_ROWS if kind == "batch" else 1
-            server = mlflow if side == "mlflow" else keel
+            server = server_of[side]
             assert server.proc is not None
             with OtherLoad(server.proc.pid) as other:
                 res = run_wrk(url, files[f"{kind}/{form}"], conns, secs, rows)
@@ -635,7 +649,7 @@ def run_suite(args: argparse.Namespace, files: dict[str, list[Path]]) -> dict[st
 
         for r in range(args.rounds):
             for key, label, kind, conns in SCENARIOS:
-                for side in ("keel", "mlflow", "keel_predict"):
+                for side in sides:
                     res = measure(side, kind, conns, args.duration)
                     rows = BATCH_ROWS if kind == "batch" else 1
                     _say(f"round {r + 1} ({key}) {label} {side}: {_fmt(res, rows)}")
@@ -837,14 +851,14 @@ def render(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> tuple[s
                 "",
                 None,
             )
+        keel_sides = [s for s in ("keel", "keel_predict", "keel_unbatched") if s in rd["a"]]
         k_err = sum(
-            r["non2xx"] + r["socket_errors"]
-            for s in ("keel", "keel_predict")
-            for key in rd
-            for r in rd[key][s]
+            r["non2xx"] + r["socket_errors"] for s in keel_sides for key in rd for r in rd[key][s]
         )
         m_err = sum(r["non2xx"] + r["socket_errors"] for key in rd for r in rd[key]["mlflow"])
         add("errors over all timed runs (non-2xx + socket)", str(k_err), str(m_err), "", "", None)
+        if "keel_unbatched" in rd["a"]:
+            _batching_rows(rd, add)
         mem = suite["memory"]
         kr, mr = mem["keel"]["rss_mib"], mem["mlflow"]["rss_mib"]
         add(
@@ -893,7 +907,7 @@ def render(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> tuple[s
         v = suite["versions"]
         notes.append(
             f"Suite measured {suite['date']}. Medians of {suite['rounds_n']} alternating "
-            "rounds (Keel, MLflow, Keel `/predict`) of "
+            "rounds (Keel, MLflow, Keel `/predict`, Keel without batching) of "
             f"{suite['duration_s']:g} s per scenario, after an untimed warm-up; `wrk -t1` over "
             "loopback with a Lua script that POSTs pre-read body files in turn (16 single-row "
             "bodies; 4 bodies of 1,000 rows resampled with replacement, seeded). Same model on "
@@ -905,7 +919,11 @@ def render(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> tuple[s
             "(micro-batching, the Parquet prediction log on). Ratios: Keel/MLflow for "
             "throughput, MLflow/Keel for latency and memory (higher is better for Keel). "
             "The `/predict` lines use Keel's native columns body; their ratio is to MLflow's "
-            f"`/invocations` figure. Keel {v.get('keel', '?')} at {v.get('git', '?')}; "
+            "`/invocations` figure. The micro-batching lines compare Keel with a second Keel "
+            "server, measured in the same rounds, started with `--max-batch-rows 1 "
+            "--max-wait-ms 0` (one request per predict call); both predict a request that is "
+            "alone in the server on the event loop, so at c=1 they run the same code. "
+            f"Keel {v.get('keel', '?')} at {v.get('git', '?')}; "
             f"{v.get('wrk', 'wrk')}. Server start to ready: Keel "
             f"{suite['startup_s']['keel']:.1f} s, MLflow {suite['startup_s']['mlflow']:.1f} s."
         )
@@ -925,12 +943,12 @@ def render(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> tuple[s
             f"cores of {len(os.sched_getaffinity(0))}."
         )
         problems = []
-        for name in ("keel", "mlflow"):
+        for name in suite["alive_after"]:
             if not suite["alive_after"][name] or suite["ready_after"][name] != 200:
                 problems.append(f"{name} was not answering after the runs")
         if suite["keel_log_errors"]:
             problems.append(f"Keel's server log has {len(suite['keel_log_errors'])} error line(s)")
-        healthy = "both servers up and ready after the runs, no errors in Keel's log"
+        healthy = "every server up and ready after the runs, no errors in Keel's log"
         notes.append("Server health: " + ("; ".join(problems) or healthy) + ".")
 
     if soak is not None:
@@ -958,6 +976,47 @@ def render(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> tuple[s
         notes.append("Soak: not run (`--soak 600` runs it; about 10 minutes).")
     headers = ["measurement", "Keel", "MLflow", "ratio", "target", "result"]
     return markdown_table(headers, rows), "\n\n".join(notes), peer
+
+
+def _batching_rows(rd: dict[str, Any], add: Callable[..., None]) -> None:
+    """Keel with micro-batching on (the default) against off, scenarios (a) and (b).
+
+    The issue's rule: batching lowers latency and raises throughput under concurrency,
+    and does not raise p50 at concurrency 1 (within a 10% band: at c=1 both servers run
+    the same code, so any gap there is the machine's noise).
+    """
+
+    def on_off(key: str, field: str) -> tuple[float, float]:
+        return _med(rd, key, "keel", field), _med(rd, key, "keel_unbatched", field)
+
+    on, off = on_off("a", "p50_ms")
+    add(
+        "micro-batching on / off: (a) c=1 p50",
+        f"{on:.3f} / {off:.3f} ms",
+        "",
+        f"{off / on:.2f}x",
+        "not higher than off (10% band)",
+        on <= off * 1.10,
+    )
+    on, off = on_off("b", "rps")
+    add(
+        "micro-batching on / off: (b) c=32 requests/s",
+        f"{on:,.0f} / {off:,.0f}",
+        "",
+        f"{on / off:.2f}x",
+        "higher than off",
+        on > off,
+    )
+    for field, name in (("p50_ms", "p50"), ("p99_ms", "p99")):
+        on, off = on_off("b", field)
+        add(
+            f"micro-batching on / off: (b) c=32 {name}",
+            f"{on:.3f} / {off:.3f} ms",
+            "",
+            f"{off / on:.2f}x",
+            "lower than off",
+            on < off,
+        )
 
 
 def write_section(suite: dict[str, Any] | None, soak: dict[str, Any] | None) -> None:
