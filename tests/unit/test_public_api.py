@@ -15,6 +15,8 @@ import keel
 from keel import _fluent
 
 HEAVY = ("pandas", "sklearn", "sqlalchemy", "fastapi", "numpy")
+# Keel's own modules that only a command's body needs: help text must not load them.
+COMMAND_BODIES = ("keel.stores", "keel.serving._batch", "keel.serving._decode", "keel.core._models")
 
 
 def test_all_is_sorted_and_unique() -> None:
@@ -122,7 +124,7 @@ except SystemExit as exc:
 )
 def test_cli_help_loads_no_heavy_library(argv: list[str], tmp_path: Path) -> None:
     script = tmp_path / "wrapper.py"
-    script.write_text(WRAPPER.format(heavy=HEAVY[:4], argv=argv), encoding="utf-8")
+    script.write_text(WRAPPER.format(heavy=HEAVY[:4] + COMMAND_BODIES, argv=argv), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, str(script)], capture_output=True, text=True, timeout=120, check=False
     )

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from keel.cli._output import errors_reported, print_json
-from keel.serving._batch import DEFAULT_CHUNK_ROWS  # light: pyarrow loads on first use
+from keel.serving import DEFAULT_CHUNK_ROWS
 
 if TYPE_CHECKING:
     from keel.serving._batch import BatchSummary, ProgressCallback

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     )
     from keel.serving._runtime import Served, ServeOptions, ServingRuntime
 
+DEFAULT_CHUNK_ROWS = 100_000
+"""Rows per chunk of ``keel predict`` / ``predict_file`` (here, so ``--help`` loads no more)."""
+
 _EXPORTS = {
     "BatchSummary": "keel.serving._batch",
     "Decoded": "keel.serving._decode",
@@ -54,6 +57,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "DEFAULT_CHUNK_ROWS",
     "BatchSummary",
     "Decoded",
     "DeploymentService",

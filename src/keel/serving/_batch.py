@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from keel.errors import AlreadyExists, InvalidArgument, KeelError
+from keel.serving import DEFAULT_CHUNK_ROWS
 from keel.serving._batch_check import CheckedChunk, ChunkChecker
 
 if TYPE_CHECKING:
@@ -49,14 +50,12 @@ if TYPE_CHECKING:
     from keel.serving._model import Prediction, ServedModel
 
 __all__ = [
-    "DEFAULT_CHUNK_ROWS",
     "BatchSummary",
     "ProgressCallback",
     "check_paths",
     "predict_file",
 ]
 
-DEFAULT_CHUNK_ROWS = 100_000
 ROW, PREDICTION, PROBA_PREFIX = "row", "prediction", "proba_"
 ProgressCallback = Callable[[int, int | None], None]  # (rows done, total rows if known)
 
