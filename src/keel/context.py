@@ -81,7 +81,7 @@ class Context:
             return None
         from keel.models._package import PackageFiles
 
-        return reader, PackageFiles.of(reader.check_run, reader.digest, self.artifacts)
+        return reader, PackageFiles(reader.check_run, reader.digest, self.artifacts.get_bytes)
 
     @property
     def data(self) -> DataService:

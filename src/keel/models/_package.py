@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 import orjson
 
@@ -21,9 +20,6 @@ from keel.errors import IntegrityError, InvalidArgument, NotFound
 from keel.models._check import ExtraColumns
 from keel.models._flavors import load_bytes
 from keel.models._loaded import LoadedModel
-
-if TYPE_CHECKING:
-    from keel.stores.artifacts import ArtifactStore
 
 __all__ = ["PackageFiles", "load_package", "read_info", "runs_uri"]
 
@@ -40,15 +36,6 @@ class PackageFiles:
     check_run: Callable[[str], object]
     digest: Callable[[str, str], str | None]
     read: Callable[[str], bytes]
-
-    @classmethod
-    def of(
-        cls,
-        check_run: Callable[[str], object],
-        digest: Callable[[str, str], str | None],
-        artifacts: ArtifactStore,
-    ) -> PackageFiles:
-        return cls(check_run, digest, artifacts.get_bytes)
 
 
 def runs_uri(uri: str | ModelURI) -> ModelURI:

@@ -44,7 +44,7 @@ class ModelService:
             except NotFound:
                 return None
 
-        self._files = PackageFiles.of(tracking.get_run, digest, tracking.artifacts)
+        self._files = PackageFiles(tracking.get_run, digest, tracking.artifacts.get_bytes)
 
     # logging -------------------------------------------------------------------------
 
